@@ -1,0 +1,29 @@
+"""neuromaster: a scriptable mastering chain.
+
+Stages are pedalboard-compatible processors::
+
+    import neuromaster as nm
+    y = nm.Gain(gain_db=-3)(x, 44100)
+
+See DESIGN.md for the architecture and the processor contract.
+"""
+from .errors import AudioFileError, AudioTypeError, NeuromasterError, ParameterError, PresetError
+from .params import Param
+from .processor import CONTROL_INTERVAL, Processor
+
+# --- stages (one import line per stage module) -------------------------------
+from .stages.gain import Gain
+# --- end stages ---------------------------------------------------------------
+
+__version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # Heavier parts import lazily so `import neuromaster` stays quick.
+    if name in ("analyze", "LoudnessMeter", "Meter"):
+        from . import analysis
+        return getattr(analysis, name)
+    if name == "demo":
+        import importlib
+        return importlib.import_module(".demo", __name__)
+    raise AttributeError(f"module 'neuromaster' has no attribute {name!r}")

@@ -1,0 +1,52 @@
+"""The ``neuromaster`` command line.
+
+Each subcommand lives in its own module ``neuromaster.cli_<name>`` exposing
+``add_parser(subparsers)`` (which sets ``func``) and is listed in
+``SUBCOMMANDS``. User errors exit with code 2 and a message on stderr,
+never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .errors import NeuromasterError
+
+#: Subcommand modules, in help order.
+SUBCOMMANDS = ("analyze",)
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="neuromaster", description="Scriptable mastering: analyse, master, render.")
+    parser.add_argument("--version", action="version", version=f"neuromaster {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in SUBCOMMANDS:
+        importlib.import_module(f".cli_{name}", __package__).add_parser(sub)
+    return parser
+
+
+def _version() -> str:
+    from . import __version__
+    return __version__
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except NeuromasterError as e:
+        print(f"neuromaster {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("neuromaster: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,447 @@
+"""The ``Processor`` base: pedalboard's ``Plugin`` contract for Python stages.
+
+A stage subclasses :class:`Processor`, declares its parameter table
+``PARAMETERS`` and implements four hooks:
+
+``_prepare()``
+    allocate state for ``self.sample_rate`` and ``self.num_channels``
+    (the only place that allocates; the base then calls ``_update()`` and
+    ``reset()``, JUCE's order).
+``_update()``
+    derive coefficients from the static parameter values (called after
+    ``_prepare`` and after every parameter change, never per sample).
+``_reset_state()``
+    clear delay lines and envelopes; parameters stay.
+``_process_block(x, sidechain) -> y``
+    process one ``(channels, n)`` float64 block, advancing the state. Time-
+    varying parameter values for the block come from ``self._control(name, n)``
+    (a float when constant over the block, else a per-sample float64 array).
+
+and, when the stage delays its output, ``latency_for(sample_rate) -> int``.
+
+Everything else (layouts, dtypes, validation, chunking, latency compensation,
+smoothing, automation, presets, normalised 0-1 access) lives here, once.
+
+Calling convention (pedalboard's)::
+
+    y = proc(x, sample_rate, buffer_size=8192, reset=True)
+
+* ``reset=True``: state is cleared first, the stage's latency is compensated
+  (the output is time-aligned with the input and has its length).
+* ``reset=False``: state carries over from the previous call; the output is
+  delayed by ``reported_latency_samples``. Concatenating the outputs of any
+  chunking equals the one-shot output delayed by the latency.
+
+Parameter changes between streaming calls ramp over ``SMOOTHING_MS`` in the
+parameter's normalised domain (so a log-scaled frequency glides
+geometrically). Automation curves (see :mod:`neuromaster.automation`) are
+rendered per sample from the position since the last reset; stages that
+design coefficients from them refresh those at least every
+:data:`CONTROL_INTERVAL` samples.
+"""
+from __future__ import annotations
+
+import json
+from typing import ClassVar
+
+import numpy as np
+
+from .audio import canonical, check_buffer_size, check_sample_rate
+from .automation import Curve, is_curve_value
+from .errors import ParameterError
+from .params import Param
+
+#: Coefficient refresh interval for automated parameters, in samples (<= 32).
+CONTROL_INTERVAL = 16
+
+#: Sample rate used for ``reported_latency_samples`` before the first call.
+DEFAULT_SAMPLE_RATE = 44100.0
+
+
+class _ParamProperty:
+    """Attribute access for one parameter: ``proc.gain_db`` / ``proc.gain_db = -6``."""
+
+    def __init__(self, param: Param):
+        self.param = param
+        self.__doc__ = f"{param.doc} ({param.range_text}; default {param.default!r})"
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        return obj._values[self.param.name]
+
+    def __set__(self, obj, value):
+        obj.set_parameter(self.param.name, value)
+
+
+class Processor:
+    """Base class of every neuromaster stage (see the module docstring)."""
+
+    #: The parameter table (one per processor class).
+    PARAMETERS: ClassVar[tuple[Param, ...]] = ()
+    #: Channel counts the stage accepts.
+    SUPPORTED_CHANNELS: ClassVar[tuple[int, ...]] = (1, 2)
+    #: Whether ``process(..., sidechain=...)`` is accepted.
+    ACCEPTS_SIDECHAIN: ClassVar[bool] = False
+    #: Parameters whose change re-prepares the stage (reallocates state).
+    STRUCTURAL: ClassVar[frozenset] = frozenset()
+    #: Ramp time for parameter changes between streaming calls.
+    SMOOTHING_MS: ClassVar[float] = 20.0
+
+    is_effect = True
+    is_instrument = False
+
+    _registry: ClassVar[dict[str, type]] = {}
+    _param_map: ClassVar[dict[str, Param]] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        names = [p.name for p in cls.PARAMETERS]
+        if len(set(names)) != len(names):
+            raise TypeError(f"{cls.__name__}: duplicate parameter names in PARAMETERS")
+        cls._param_map = {p.name: p for p in cls.PARAMETERS}
+        for p in cls.PARAMETERS:
+            if not isinstance(cls.__dict__.get(p.name), property):
+                setattr(cls, p.name, _ParamProperty(p))
+        if not cls.__name__.startswith("_"):
+            Processor._registry[cls.__name__] = cls
+
+    # ------------------------------------------------------------ lifecycle
+    def __init__(self, **parameters):
+        self._values = {p.name: p.default for p in self.PARAMETERS}
+        self._automation: dict[str, Curve] = {}
+        self._ramps: dict[str, list] = {}
+        self._sample_rate: float | None = None
+        self._channels: int | None = None
+        self._max_block = 0
+        self._position = 0
+        self._prepared = False
+        self._needs_prepare = False
+        for name, value in parameters.items():
+            self.set_parameter(name, value)
+
+    @property
+    def sample_rate(self) -> float | None:
+        """Sample rate in Hz the stage is prepared for (None before the first call)."""
+        return self._sample_rate
+
+    @property
+    def num_channels(self) -> int | None:
+        """Channel count the stage is prepared for (None before the first call)."""
+        return self._channels
+
+    def prepare(self, sample_rate: float, num_channels: int, max_block: int = 8192) -> None:
+        """Allocate state for a sample rate and channel count, then reset."""
+        self._sample_rate = check_sample_rate(sample_rate)
+        self._check_channels(int(num_channels))
+        self._channels = int(num_channels)
+        self._max_block = check_buffer_size(max_block)
+        self._prepare()
+        self._prepared = True
+        self._needs_prepare = False
+        self._update()
+        self.reset()
+
+    def reset(self) -> None:
+        """Clear delay lines, envelopes and ramps; keep every parameter."""
+        self._position = 0
+        self._ramps.clear()
+        if self._prepared:
+            self._reset_state()
+
+    # hooks -------------------------------------------------------------
+    def _prepare(self) -> None:
+        """Allocate state (override)."""
+
+    def _update(self) -> None:
+        """Derive coefficients from static parameter values (override)."""
+
+    def _reset_state(self) -> None:
+        """Clear state arrays (override)."""
+
+    def _process_block(self, x: np.ndarray, sidechain: np.ndarray | None) -> np.ndarray:
+        raise NotImplementedError
+
+    def latency_for(self, sample_rate: float) -> int:
+        """Latency in samples at ``sample_rate`` with the current settings (override)."""
+        return 0
+
+    @property
+    def reported_latency_samples(self) -> int:
+        """Output delay in samples in streaming mode (pedalboard's name)."""
+        sr = self._sample_rate if self._sample_rate is not None else DEFAULT_SAMPLE_RATE
+        return int(self.latency_for(sr))
+
+    # ---------------------------------------------------------- processing
+    def process(self, input_array, sample_rate, buffer_size: int = 8192, reset: bool = True, sidechain=None):
+        """Process audio (pedalboard's signature).
+
+        Parameters
+        ----------
+        input_array : ndarray, float32 or float64
+            1-D mono, or 2-D ``(channels, samples)`` / ``(samples, channels)``.
+        sample_rate : float
+            In Hz, 22050-192000.
+        buffer_size : int
+            Internal block size; the output does not depend on it.
+        reset : bool
+            Clear state first and compensate latency (one-shot), or carry state
+            over from the previous call (streaming; output delayed by
+            ``reported_latency_samples``).
+        sidechain : ndarray, optional
+            Detector input for stages with ``ACCEPTS_SIDECHAIN``; same length as
+            ``input_array``, mono or with the input's channel count.
+
+        Returns
+        -------
+        ndarray, float32, in the layout of ``input_array``.
+        """
+        x, layout = canonical(input_array)
+        sr = check_sample_rate(sample_rate)
+        bs = check_buffer_size(buffer_size)
+        if not isinstance(reset, (bool, np.bool_)):
+            raise ParameterError(f"reset must be True or False; got {reset!r}")
+        self._check_channels(x.shape[0])
+        sc = self._check_sidechain(sidechain, x)
+        self._ensure_prepared(sr, x.shape[0], bs, bool(reset))
+        if reset:
+            self.reset()
+        y = self._run(x, bs, sc)
+        if reset:
+            lat = self.reported_latency_samples
+            if lat > 0:
+                tail_sc = None if sc is None else np.zeros((sc.shape[0], lat))
+                tail = self._run(np.zeros((x.shape[0], lat)), bs, tail_sc)
+                y = np.concatenate([y, tail], axis=1)[:, lat:]
+        return layout.restore(y)
+
+    __call__ = process
+
+    def _run(self, x: np.ndarray, buffer_size: int, sc: np.ndarray | None) -> np.ndarray:
+        n_total = x.shape[1]
+        out = np.empty_like(x)
+        for a in range(0, n_total, buffer_size):
+            b = min(a + buffer_size, n_total)
+            out[:, a:b] = self._process_block(x[:, a:b], None if sc is None else sc[:, a:b])
+            self._advance(b - a)
+        return out
+
+    def _ensure_prepared(self, sr: float, channels: int, block: int, reset: bool) -> None:
+        same = self._prepared and sr == self._sample_rate and channels == self._channels
+        if same and not self._needs_prepare:
+            if block > self._max_block:
+                self._max_block = block
+            return
+        if self._prepared and not reset and not self._needs_prepare and self._position > 0:
+            raise ParameterError(
+                f"{type(self).__name__} is streaming at {self._sample_rate:g} Hz with {self._channels} channel(s); "
+                f"got {sr:g} Hz with {channels} channel(s). Call with reset=True to start a new stream."
+            )
+        self.prepare(sr, channels, max(block, self._max_block))
+
+    def _check_channels(self, channels: int) -> None:
+        if channels not in self.SUPPORTED_CHANNELS:
+            sc = sorted(self.SUPPORTED_CHANNELS)
+            contiguous = len(sc) > 2 and sc == list(range(sc[0], sc[-1] + 1))
+            allowed = f"{sc[0]} to {sc[-1]}" if contiguous else " or ".join(str(c) for c in sc)
+            raise ParameterError(f"{type(self).__name__} needs {allowed} channel(s); got {channels}")
+
+    def _check_sidechain(self, sidechain, x: np.ndarray):
+        if sidechain is None:
+            return None
+        if not self.ACCEPTS_SIDECHAIN:
+            raise ParameterError(f"{type(self).__name__} takes no sidechain input")
+        sc, _ = canonical(sidechain, "sidechain")
+        if sc.shape[1] != x.shape[1]:
+            raise ParameterError(f"sidechain must have as many samples as input_array ({x.shape[1]}); got {sc.shape[1]}")
+        if sc.shape[0] not in (1, x.shape[0]):
+            raise ParameterError(f"sidechain must be mono or have {x.shape[0]} channels; got {sc.shape[0]}")
+        return sc
+
+    # ------------------------------------------------- control (smoothing)
+    def _control(self, name: str, n: int):
+        """Value of a parameter over the next ``n`` samples.
+
+        Returns a float when the value is constant over the block, else a
+        per-sample float64 array (automation curve or smoothing ramp).
+        """
+        curve = self._automation.get(name)
+        if curve is not None:
+            return curve.render(self._position, n, self._sample_rate)
+        ramp = self._ramps.get(name)
+        if ramp is None:
+            return self._values[name]
+        start, target, elapsed, total = ramp
+        frac = np.minimum(np.arange(elapsed + 1, elapsed + n + 1, dtype=np.float64) / total, 1.0)
+        return self._param_map[name].from_normalized_array(start + (target - start) * frac)
+
+    def _control_array(self, name: str, n: int) -> np.ndarray:
+        """Like :meth:`_control`, always as a per-sample float64 array."""
+        v = self._control(name, n)
+        if isinstance(v, np.ndarray):
+            return v
+        return np.full(n, float(v))
+
+    def _is_static(self, name: str) -> bool:
+        """Whether the parameter is constant (no automation, no ramp running)."""
+        return name not in self._automation and name not in self._ramps
+
+    def _advance(self, n: int) -> None:
+        self._position += n
+        if self._ramps:
+            for name in list(self._ramps):
+                r = self._ramps[name]
+                r[2] += n
+                if r[2] >= r[3]:
+                    del self._ramps[name]
+
+    def _current_normalized(self, name: str) -> float:
+        p = self._param_map[name]
+        curve = self._automation.get(name)
+        if curve is not None and self._sample_rate is not None:
+            return float(p.to_normalized_array(np.array([curve.value_at(max(self._position - 1, 0), self._sample_rate)]))[0])
+        ramp = self._ramps.get(name)
+        if ramp is not None:
+            start, target, elapsed, total = ramp
+            return start + (target - start) * min(elapsed / total, 1.0)
+        return float(p.to_normalized_array(np.array([float(self._values[name])]))[0])
+
+    def _start_ramp(self, name: str, from_norm: float) -> None:
+        p = self._param_map[name]
+        to_norm = float(p.to_normalized_array(np.array([float(self._values[name])]))[0])
+        total = max(1, int(round(self.SMOOTHING_MS * 1e-3 * self._sample_rate)))
+        if from_norm != to_norm:
+            self._ramps[name] = [from_norm, to_norm, 0, total]
+        else:
+            self._ramps.pop(name, None)
+
+    # ----------------------------------------------------------- parameters
+    @property
+    def parameters(self) -> dict[str, Param]:
+        """The parameter table: name -> :class:`Param` (ordered)."""
+        return dict(self._param_map)
+
+    def _param(self, name: str) -> Param:
+        try:
+            return self._param_map[name]
+        except KeyError:
+            known = ", ".join(self._param_map) or "none"
+            raise ParameterError(f"{type(self).__name__} has no parameter {name!r}; parameters: {known}") from None
+
+    def get_parameter(self, name: str):
+        """Static value of a parameter."""
+        return self._values[self._param(name).name]
+
+    def set_parameter(self, name: str, value) -> None:
+        """Set a parameter to a value, or to a curve (array / breakpoints)."""
+        p = self._param(name)
+        if is_curve_value(value):
+            self.set_automation(name, value)
+            return
+        v = p.validate(value, type(self).__name__)
+        old = self._values[name]
+        if v == old and type(v) is type(old):
+            return
+        from_norm = self._current_normalized(name) if (self._prepared and p.automatable) else None
+        self._values[name] = v
+        if not self._prepared:
+            return
+        if name in self.STRUCTURAL:
+            self._needs_prepare = True
+            return
+        if p.automatable and name not in self._automation:
+            self._start_ramp(name, from_norm)
+        self._update()
+
+    def set_automation(self, name: str, data, normalized: bool = False) -> None:
+        """Drive a parameter with a curve (DawDreamer's ``set_automation``).
+
+        ``data`` is a per-sample array (values from the last reset on, the
+        last value held past its end) or ``(time_s, value)`` breakpoints
+        (linear between points). Values are in the parameter's units, or 0-1
+        with ``normalized=True``.
+        """
+        p = self._param(name)
+        self._automation[name] = Curve(p, data, normalized=normalized)
+        self._ramps.pop(name, None)
+
+    def get_automation(self, name: str) -> Curve | None:
+        """The curve driving a parameter, or None."""
+        return self._automation.get(self._param(name).name)
+
+    def clear_automation(self, name: str | None = None) -> None:
+        """Remove one curve (or all); the static value takes over with a ramp."""
+        names = list(self._automation) if name is None else [self._param(name).name]
+        for n in names:
+            if n in self._automation:
+                from_norm = self._current_normalized(n) if self._prepared else None
+                del self._automation[n]
+                if self._prepared:
+                    self._start_ramp(n, from_norm)
+
+    @property
+    def automated_parameters(self) -> list[str]:
+        return list(self._automation)
+
+    def get_normalized(self, name: str) -> float:
+        """Static value mapped onto 0-1 by the parameter's scale."""
+        p = self._param(name)
+        return p.to_normalized(self._values[name])
+
+    def set_normalized(self, name: str, x: float) -> None:
+        """Set a parameter from a 0-1 value mapped by its scale."""
+        p = self._param(name)
+        self.set_parameter(name, p.from_normalized(x))
+
+    # ------------------------------------------------------------- presets
+    def to_dict(self) -> dict:
+        """JSON-safe description: type, every parameter, and any automation."""
+        d = {"type": type(self).__name__, "parameters": dict(self._values)}
+        if self._automation:
+            d["automation"] = {k: c.to_dict() for k, c in self._automation.items()}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Processor":
+        """Build a processor from :meth:`to_dict` output (the type picks the class)."""
+        if not isinstance(d, dict):
+            raise ParameterError(f"a processor description must be a dict; got {type(d).__name__}")
+        unknown = set(d) - {"type", "parameters", "automation"}
+        if unknown:
+            raise ParameterError(f"unknown keys in processor description: {sorted(unknown)}")
+        tname = d.get("type", cls.__name__ if cls is not Processor else None)
+        klass = Processor._registry.get(tname)
+        if klass is None:
+            raise ParameterError(f"unknown processor type {tname!r}; known: {sorted(Processor._registry)}")
+        if cls is not Processor and not issubclass(klass, cls):
+            raise ParameterError(f"description is of type {tname!r}, not {cls.__name__}")
+        params = d.get("parameters", {})
+        if not isinstance(params, dict):
+            raise ParameterError(f"{tname}: 'parameters' must be an object")
+        proc = klass()
+        for k, v in params.items():
+            proc.set_parameter(k, v)
+        for k, c in (d.get("automation") or {}).items():
+            p = proc._param(k)
+            proc._automation[k] = Curve.from_dict(p, c)
+        return proc
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def copy(self) -> "Processor":
+        """A new, unprepared processor with the same parameters and automation."""
+        return type(self).from_dict(self.to_dict())
+
+    def __repr__(self) -> str:
+        shown = [(k, v) for k, v in self._values.items()]
+        if len(shown) > 8:
+            shown = [(k, v) for k, v in shown if v != self._param_map[k].default]
+        parts = []
+        for k, v in shown:
+            if k in self._automation:
+                parts.append(f"{k}=<automated>")
+            else:
+                parts.append(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v!r}")
+        body = (" " + " ".join(parts)) if parts else ""
+        return f"<neuromaster.{type(self).__name__}{body} at {hex(id(self))}>"

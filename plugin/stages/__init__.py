@@ -1,0 +1,1 @@
+"""The fourteen mastering stages, one module each (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""Package data: chain presets, platform targets and genre profiles (JSON)."""
