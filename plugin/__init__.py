@@ -10,6 +10,7 @@ See DESIGN.md for the architecture and the processor contract.
 from .errors import AudioFileError, AudioTypeError, NeuromasterError, ParameterError, PresetError
 from .params import Param
 from .processor import CONTROL_INTERVAL, Processor
+from .chain import Chain, Mix
 
 # --- stages (one import line per stage module) -------------------------------
 from .stages.gain import Gain

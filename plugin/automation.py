@@ -78,6 +78,13 @@ class Curve:
         t = (start + np.arange(n, dtype=np.float64)) / sample_rate
         return np.interp(t, self.times_s, self.values)
 
+    def at(self, indices: np.ndarray, sample_rate: float) -> np.ndarray:
+        """Values at absolute sample indices (any order)."""
+        indices = np.asarray(indices)
+        if self.kind == "samples":
+            return self.values[np.minimum(indices, self.values.size - 1)]
+        return np.interp(indices / sample_rate, self.times_s, self.values)
+
     def value_at(self, index: int, sample_rate: float) -> float:
         return float(self.render(index, 1, sample_rate)[0])
 

@@ -103,8 +103,7 @@ class Processor:
         for p in cls.PARAMETERS:
             if not isinstance(cls.__dict__.get(p.name), property):
                 setattr(cls, p.name, _ParamProperty(p))
-        if not cls.__name__.startswith("_"):
-            Processor._registry[cls.__name__] = cls
+        Processor._registry[cls.__name__] = cls
 
     # ------------------------------------------------------------ lifecycle
     def __init__(self, **parameters):
@@ -226,6 +225,15 @@ class Processor:
             self._advance(b - a)
         return out
 
+    def _stream_block(self, x: np.ndarray, sample_rate: float) -> np.ndarray:
+        """Process one validated canonical block with state carried over.
+
+        For containers (``Chain``, ``Mix``): no re-validation, no latency
+        compensation, no chunking beyond the block given.
+        """
+        self._ensure_prepared(sample_rate, x.shape[0], x.shape[1], False)
+        return self._run(x, max(1, x.shape[1]), None)
+
     def _ensure_prepared(self, sr: float, channels: int, block: int, reset: bool) -> None:
         same = self._prepared and sr == self._sample_rate and channels == self._channels
         if same and not self._needs_prepare:
@@ -273,6 +281,29 @@ class Processor:
             return self._values[name]
         start, target, elapsed, total = ramp
         frac = np.minimum(np.arange(elapsed + 1, elapsed + n + 1, dtype=np.float64) / total, 1.0)
+        return self._param_map[name].from_normalized_array(start + (target - start) * frac)
+
+    def _control_blocks(self, name: str, n: int, interval: int = CONTROL_INTERVAL):
+        """Values at the control-block starts covering the next ``n`` samples.
+
+        Control blocks sit at absolute positions ``k * interval`` since the
+        last reset, so coefficient refreshes do not depend on how the audio
+        was chunked. Returns a float when the parameter is static, else an
+        array of ``B = (pos + n - 1) // interval - pos // interval + 1`` values,
+        value ``k`` taken at sample ``(pos // interval + k) * interval``.
+        """
+        curve = self._automation.get(name)
+        ramp = self._ramps.get(name)
+        if curve is None and ramp is None:
+            return self._values[name]
+        pos = self._position
+        first = pos // interval
+        idx = (first + np.arange((pos + n - 1) // interval - first + 1)) * interval
+        if curve is not None:
+            return curve.at(idx, self._sample_rate)
+        start, target, elapsed, total = ramp
+        j = idx - pos + elapsed  # samples since the ramp started (negative: before it)
+        frac = np.clip((j + 1) / total, 0.0, 1.0)
         return self._param_map[name].from_normalized_array(start + (target - start) * frac)
 
     def _control_array(self, name: str, n: int) -> np.ndarray:
@@ -406,19 +437,23 @@ class Processor:
         """Build a processor from :meth:`to_dict` output (the type picks the class)."""
         if not isinstance(d, dict):
             raise ParameterError(f"a processor description must be a dict; got {type(d).__name__}")
-        unknown = set(d) - {"type", "parameters", "automation"}
-        if unknown:
-            raise ParameterError(f"unknown keys in processor description: {sorted(unknown)}")
         tname = d.get("type", cls.__name__ if cls is not Processor else None)
         klass = Processor._registry.get(tname)
         if klass is None:
             raise ParameterError(f"unknown processor type {tname!r}; known: {sorted(Processor._registry)}")
         if cls is not Processor and not issubclass(klass, cls):
             raise ParameterError(f"description is of type {tname!r}, not {cls.__name__}")
+        return klass._from_dict(d)
+
+    @classmethod
+    def _from_dict(cls, d: dict) -> "Processor":
+        unknown = set(d) - {"type", "parameters", "automation"}
+        if unknown:
+            raise ParameterError(f"unknown keys in {cls.__name__} description: {sorted(unknown)}")
         params = d.get("parameters", {})
         if not isinstance(params, dict):
-            raise ParameterError(f"{tname}: 'parameters' must be an object")
-        proc = klass()
+            raise ParameterError(f"{cls.__name__}: 'parameters' must be an object")
+        proc = cls()
         for k, v in params.items():
             proc.set_parameter(k, v)
         for k, c in (d.get("automation") or {}).items():
