@@ -37,11 +37,22 @@ if [ ! -x "$venv/bin/python" ]; then
     "$py" -m venv "$venv"
 fi
 
-# 3. The package, re-installed only when pyproject.toml, this script or the extras change.
+# 3. The package, re-installed only when pyproject.toml or this script change, or
+#    when extras are asked for that the last install did not include.
 stamp="$venv/.setup-stamp"
-want="$(cat "$root/pyproject.toml" "$root/scripts/setup.sh" | sha256sum | cut -c1-16)-$extras"
-have="$(cat "$stamp" 2>/dev/null || true)"
-if [ "$want" != "$have" ]; then
+hash="$(cat "$root/pyproject.toml" "$root/scripts/setup.sh" | sha256sum | cut -c1-16)"
+have_hash="$(sed -n 1p "$stamp" 2>/dev/null || true)"
+have_extras="$(sed -n 2p "$stamp" 2>/dev/null || true)"
+need=0
+[ "$hash" = "$have_hash" ] || need=1
+for e in ${extras//,/ }; do
+    case ",$have_extras," in *",$e,"*) ;; *) need=1 ;; esac
+done
+if [ "$need" = 1 ]; then
+    # keep extras installed earlier (a demo run after the tests must not drop them)
+    if [ "$hash" = "$have_hash" ] && [ -n "$have_extras" ]; then
+        extras="$(printf '%s\n' ${extras//,/ } ${have_extras//,/ } | sort -u | paste -sd, -)"
+    fi
     spec="$root"
     [ -n "$extras" ] && spec="$root[$extras]"
     echo "setup: installing neuromaster${extras:+[$extras]} into .venv (first run takes a minute)"
@@ -53,5 +64,5 @@ if [ "$want" != "$have" ]; then
         exit 1
     fi
     "$venv/bin/python" -c "import neuromaster" || { echo "setup: neuromaster does not import after install" >&2; exit 1; }
-    echo "$want" > "$stamp"
+    printf '%s\n%s\n' "$hash" "$extras" > "$stamp"
 fi
