@@ -81,3 +81,16 @@ def test_preset_errors_name_the_element():
         nm.Processor.from_dict({"type": "Chain", "plugins": [{"type": "pedalboard.Nope"}]})
     with pytest.raises(nm.ParameterError, match="Mix: 2 branches but 1 gains_db"):
         nm.Mix([nm.Gain(), nm.Gain()], gains_db=[0.0])
+
+
+def test_chain_with_vst3_round_trips_through_json(rng):
+    import json
+    path = require_file("/usr/lib/vst3/ZamCompX2.vst3", "zam-plugins")
+    zam = pedalboard.load_plugin(path)  # loaded by pedalboard directly: found again by name
+    zam.threshold_db = -30.0
+    chain = nm.Chain([nm.Gain(gain_db=6.0), zam])
+    d = json.loads(json.dumps(chain.to_dict()))
+    assert d["plugins"][1]["path"] == path
+    clone = nm.Processor.from_dict(d)
+    x = _music(rng, 8000)
+    np.testing.assert_array_equal(clone(x, SR), chain(x, SR))

@@ -11,6 +11,7 @@ from .errors import AudioFileError, AudioTypeError, NeuromasterError, ParameterE
 from .params import Param
 from .processor import CONTROL_INTERVAL, Processor
 from .chain import Chain, Mix
+from .graph import Graph, ThirdPartyPlugin
 
 # --- stages (one import line per stage module) -------------------------------
 from .stages.gain import Gain

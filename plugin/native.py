@@ -95,10 +95,36 @@ def _builtin_params(plugin) -> dict:
     return out
 
 
+#: id(plugin) -> (plugin name, file path) for VST3s loaded through neuromaster;
+#: pedalboard's VST3Plugin does not remember the file it came from.
+_VST3_PATHS: dict[int, tuple[str, str]] = {}
+
+
+def remember_vst3_path(plugin, path) -> None:
+    """Record the file a pedalboard VST3 was loaded from (for presets)."""
+    _VST3_PATHS[id(plugin)] = (plugin.name, str(path))
+
+
+def vst3_path(plugin) -> str:
+    """The file a pedalboard VST3 came from: recorded at load, else found by
+    its name in the standard VST3 folders."""
+    known = _VST3_PATHS.get(id(plugin))
+    if known and known[0] == plugin.name:
+        return known[1]
+    from .thirdparty import resolve_plugin
+    try:
+        return str(resolve_plugin(plugin.name, format="vst3"))
+    except Exception as e:
+        raise ParameterError(
+            f"cannot save VST3 plugin {plugin.name!r}: its file is unknown ({e}); "
+            "load it with neuromaster.thirdparty.load_pedalboard_plugin(path) so the path is recorded"
+        ) from None
+
+
 def native_to_dict(plugin) -> dict:
     """JSON-safe description of a native plugin (VST3 state included)."""
     if isinstance(plugin, _pb.VST3Plugin):
-        d = {"type": "vst3", "path": plugin.path_to_plugin_file,
+        d = {"type": "vst3", "path": vst3_path(plugin),
              "parameters": {k: float(p.raw_value) for k, p in plugin.parameters.items()}}
         try:
             d["state"] = base64.b64encode(bytes(plugin.preset_data)).decode("ascii")
@@ -115,6 +141,7 @@ def native_from_dict(d: dict):
     t = d.get("type", "")
     if t == "vst3":
         plugin = _pb.load_plugin(d["path"])
+        remember_vst3_path(plugin, d["path"])
         if "state" in d:
             plugin.preset_data = base64.b64decode(d["state"])
         for k, v in d.get("parameters", {}).items():
