@@ -15,6 +15,9 @@ from .graph import Graph, ThirdPartyPlugin
 
 # --- stages (one import line per stage module) -------------------------------
 from .stages.gain import Gain
+from .stages.softclipper import SoftClipper
+from .stages.tube import TubeSaturator
+from .stages.parallel_drive import ParallelDrive
 # --- end stages ---------------------------------------------------------------
 
 __version__ = "0.1.0"

@@ -1,0 +1,148 @@
+"""Benchmark and aliasing table for the oversampled nonlinear stages (issue 4).
+
+    python bench/analog.py                  # speed: 5-minute stereo mix, 1/4/8/16x
+    python bench/analog.py --seconds 60     # shorter track
+    python bench/analog.py --aliasing       # aliasing of a full-scale 7 kHz sine
+    python bench/analog.py --harmonics      # TubeSaturator H2/H3 across bias (docs/tube.md)
+
+Speed: for every stage in ``SATURATORS`` at each factor, the median of
+``--repeats`` one-shot renders of the track (``neuromaster.demo.make_mix``,
+stereo, 44.1 kHz), printed as the real-time factor (track duration / render
+time) and as a multiple of a plain memory copy of the track (render time /
+``x.copy()`` time, same array). ``pedalboard.Distortion`` (a tanh waveshaper
+at the base rate, no oversampling) is timed in the same run as a reference.
+Goal (issue 4): >= 50x real time per saturator at 8x.
+
+Aliasing: a full-scale 7 kHz sine at 44.1 kHz through each stage at default
+settings; the strongest non-harmonic component and the summed power of all
+of them, in dB relative to the fundamental, at 1/2/4/8/16x.
+
+To benchmark another saturator, add a ``(name, factory)`` pair to
+``SATURATORS``; the factory takes the oversampling factor.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import statistics
+import sys
+import time
+
+try:  # DawDreamer's LLVM before numba's (DESIGN.md), when it is installed
+    import dawdreamer  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
+
+import numpy as np
+
+import neuromaster as nm
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "host_tests"))
+from cases_analog_a import aliasing_dbc, harmonics_dbc  # noqa: E402  (the tests' own measurements)
+
+#: (name, factory(oversampling) -> processor at default settings). Add stages here.
+SATURATORS = [
+    ("SoftClipper", lambda f: nm.SoftClipper(oversampling=f)),
+    ("TubeSaturator", lambda f: nm.TubeSaturator(oversampling=f)),
+    ("ParallelDrive", lambda f: nm.ParallelDrive(oversampling=f)),
+    ("TransformerSaturator", lambda f: nm.TransformerSaturator(oversampling=f)),
+    ("TapeSaturator", lambda f: nm.TapeSaturator(oversampling=f)),
+]
+
+FACTORS_SPEED = (1, 4, 8, 16)
+FACTORS_ALIAS = (1, 2, 4, 8, 16)
+SAMPLE_RATE = 44100
+
+
+def _median_time(fn, repeats: int) -> tuple[float, float]:
+    """Median wall-clock and median process-CPU time of ``repeats`` calls, s."""
+    wall, cpu = [], []
+    for _ in range(repeats):
+        c0, t0 = time.process_time(), time.perf_counter()
+        fn()
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return statistics.median(wall), statistics.median(cpu)
+
+
+def speed(seconds: float, repeats: int) -> None:
+    x = nm.demo.make_mix("pop", seconds, SAMPLE_RATE, 0)
+    dur = x.shape[1] / SAMPLE_RATE
+    t_copy, _ = _median_time(lambda: x.copy(), max(repeats, 5))
+    try:
+        load = " ".join(f"{v:.1f}" for v in os.getloadavg())
+    except OSError:  # pragma: no cover
+        load = "n/a"
+    print(f"track: {dur:.0f} s stereo at {SAMPLE_RATE} Hz (make_mix 'pop'), memory copy {t_copy * 1e3:.1f} ms; "
+          f"median of {repeats} render(s); load average {load}")
+    print("(x real time: track duration / wall-clock render time; 'cpu' the same with process CPU time, "
+          "which other processes on a shared machine disturb less)")
+    print(f"{'stage':<16}{'factor':>7}{'wall s':>9}{'x real time':>13}{'(cpu)':>9}{'x copy':>9}")
+    warm = x[:, :4096]
+
+    def row(name, f, t, c, note=""):
+        print(f"{name:<16}{f:>6}x{t:>9.2f}{dur / t:>13.1f}{dur / c:>9.1f}{t / t_copy:>9.0f}{note}")
+
+    for name, factory in SATURATORS:
+        for f in FACTORS_SPEED:
+            proc = factory(f)
+            proc(warm, SAMPLE_RATE)  # compile / load the kernels outside the timing
+            t, c = _median_time(lambda: proc(x, SAMPLE_RATE), repeats)
+            row(name, f, t, c, "  (goal >= 50x at 8x)" if f == 8 and dur / t < 50 else "")
+    try:
+        import pedalboard
+    except ImportError:  # pragma: no cover
+        return
+    ref = pedalboard.Distortion(drive_db=12.0)
+    xf = x.astype(np.float32)
+    ref(xf[:, :4096], SAMPLE_RATE)
+    t, c = _median_time(lambda: ref(xf, SAMPLE_RATE), repeats)
+    row("pb.Distortion", 1, t, c, "  (reference: tanh at the base rate, no oversampling)")
+
+
+def aliasing() -> None:
+    print("full-scale 7 kHz sine at 44.1 kHz, default settings: strongest non-harmonic component / "
+          "total non-harmonic power, dB re fundamental")
+    print(f"{'stage':<16}" + "".join(f"{str(f) + 'x':>16}" for f in FACTORS_ALIAS))
+    for name, factory in SATURATORS:
+        cells = []
+        for f in FACTORS_ALIAS:
+            worst, total = aliasing_dbc(factory(f))
+            cells.append(f"{worst:7.1f} /{total:7.1f}")
+        print(f"{name:<16}" + "".join(f"{c:>16}" for c in cells))
+
+
+def harmonics(drives_db=(-6.0, 0.0, 6.0, 12.0)) -> None:
+    """H2 and H3 of a full-scale 1 kHz sine through TubeSaturator (12AX7, B+ 250 V,
+    100 kOhm, 8x) across the grid bias, at several drives (0 dB = 1 V peak at the grid)."""
+    biases = np.round(np.arange(-3.0, -0.29, 0.1), 1)
+    print("TubeSaturator, 12AX7, B+ 250 V, 100 kOhm load, 8x: full-scale 1 kHz sine, "
+          "H2 / H3 in dBc (E = even-dominant, O = odd-dominant)")
+    print(f"{'bias V':>7}" + "".join(f"{f'drive {d:+.0f} dB':>22}" for d in drives_db))
+    for b in biases:
+        cells = []
+        for d in drives_db:
+            (h2, h3), _ = harmonics_dbc(nm.TubeSaturator(bias_v=float(b), drive_db=d), 1.0, settle_s=0.3)
+            cells.append(f"{h2:7.1f} /{h3:7.1f} {'E' if h2 > h3 else 'O'}")
+        print(f"{b:7.1f}" + "".join(f"{c:>22}" for c in cells))
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--aliasing", action="store_true", help="print the aliasing table instead of timing")
+    ap.add_argument("--harmonics", action="store_true", help="print TubeSaturator H2/H3 across bias")
+    ap.add_argument("--seconds", type=float, default=300.0, help="track length in seconds (default 300)")
+    ap.add_argument("--repeats", type=int, default=3, help="renders per measurement, median reported (default 3)")
+    args = ap.parse_args(argv)
+    if args.aliasing:
+        aliasing()
+    elif args.harmonics:
+        harmonics()
+    else:
+        speed(args.seconds, args.repeats)
+
+
+if __name__ == "__main__":
+    main()
