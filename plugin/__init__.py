@@ -18,6 +18,8 @@ from .stages.gain import Gain
 from .stages.softclipper import SoftClipper
 from .stages.tube import TubeSaturator
 from .stages.parallel_drive import ParallelDrive
+from .stages.transformer import TransformerSaturator
+from .stages.tape import TapeSaturator
 # --- end stages ---------------------------------------------------------------
 
 __version__ = "0.1.0"
