@@ -229,3 +229,17 @@ def test_mp3_streams_exactly_like_a_whole_read(tmp_path):
     for block in (1152, 4096, 65536):
         streamed = np.concatenate(list(nio.iter_audio_blocks(path, block_size=block)), axis=1)
         assert np.array_equal(streamed, whole), block
+
+
+def test_written_file_gets_the_umask_mode_not_0600(tmp_path):
+    import os
+    import stat
+    import numpy as np
+    from neuromaster.io import AudioWriter
+    old = os.umask(0o022)
+    try:
+        with AudioWriter(tmp_path / "x.wav", 44100, 2) as w:
+            w.write(np.zeros((2, 100)))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "x.wav").stat().st_mode) == 0o644

@@ -180,6 +180,12 @@ def same_file(a: PathLike, b: PathLike) -> bool:
     return pa.resolve() == pb.resolve()
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 class AudioWriter:
     """Write audio safely: a temporary file in the destination folder, renamed on success.
 
@@ -267,6 +273,7 @@ class AudioWriter:
             self._file.close()
             if self.path.exists() and not self.overwrite:
                 raise AudioFileError(f"{self.path}: appeared while writing; not replaced (overwrite=False)")
+            os.chmod(self._tmp, 0o666 & ~_umask())  # mkstemp creates 0600; a finished file gets the usual mode
             os.replace(self._tmp, self.path)
         except BaseException:
             self._discard()
