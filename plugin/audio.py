@@ -48,8 +48,14 @@ def check_dtype(x, name: str = "input_array") -> np.ndarray:
     return x
 
 
-def canonical(x, name: str = "input_array", allow_empty: bool = False) -> tuple[np.ndarray, Layout]:
+def canonical(x, name: str = "input_array", allow_empty: bool = False,
+              channels_hint=None) -> tuple[np.ndarray, Layout]:
     """Validate audio and return ``(float64 (channels, samples) copy, layout)``.
+
+    ``channels_hint`` (a collection of channel counts a processor accepts)
+    settles the one case the smaller-dimension rule gets wrong: when that
+    rule gives an unsupported channel count and the other reading a supported
+    one (a ``(2, 1)`` block is one stereo sample for a stereo-only stage).
 
     Raises
     ------
@@ -72,6 +78,10 @@ def canonical(x, name: str = "input_array", allow_empty: bool = False) -> tuple[
                 "Pass (channels, samples) with more samples than channels, or a 1-D array for mono."
             )
         channels_first = r <= c
+        if channels_hint is not None and r != c:
+            ch, other = (r, c) if channels_first else (c, r)
+            if ch not in channels_hint and other in channels_hint:
+                channels_first = not channels_first
         layout = Layout(2, channels_first)
         y = x if channels_first else x.T
     else:

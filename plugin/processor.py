@@ -195,7 +195,7 @@ class Processor:
         -------
         ndarray, float32, in the layout of ``input_array``.
         """
-        x, layout = canonical(input_array)
+        x, layout = canonical(input_array, channels_hint=self.SUPPORTED_CHANNELS)
         sr = check_sample_rate(sample_rate)
         bs = check_buffer_size(buffer_size)
         if not isinstance(reset, (bool, np.bool_)):
