@@ -20,6 +20,10 @@ from .stages.tube import TubeSaturator
 from .stages.parallel_drive import ParallelDrive
 from .stages.transformer import TransformerSaturator
 from .stages.tape import TapeSaturator
+from .stages.compressor import Compressor
+from .stages.multiband import MultibandCompressor
+from .stages.dynamic_eq import DynamicEQ
+from .stages.width import StereoWidth
 # --- end stages ---------------------------------------------------------------
 
 __version__ = "0.1.0"
