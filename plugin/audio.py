@@ -25,6 +25,18 @@ class Layout:
     ndim: int
     channels_first: bool
 
+    def empty(self, channels: int, samples: int, dtype=np.float32):
+        """``(out, view)``: a new array in the caller's layout and its
+        ``(channels, samples)`` view, to be filled block by block."""
+        if self.ndim == 1:
+            out = np.empty(samples, dtype=dtype)
+            return out, out[np.newaxis, :]
+        if self.channels_first:
+            out = np.empty((channels, samples), dtype=dtype)
+            return out, out
+        out = np.empty((samples, channels), dtype=dtype)
+        return out, out.T
+
     def restore(self, y: np.ndarray, dtype=np.float32) -> np.ndarray:
         """Convert canonical ``y`` back to the caller's layout as ``dtype``."""
         if self.ndim == 1:
@@ -48,14 +60,16 @@ def check_dtype(x, name: str = "input_array") -> np.ndarray:
     return x
 
 
-def canonical(x, name: str = "input_array", allow_empty: bool = False,
-              channels_hint=None) -> tuple[np.ndarray, Layout]:
-    """Validate audio and return ``(float64 (channels, samples) copy, layout)``.
+def canonical_view(x, name: str = "input_array", allow_empty: bool = False,
+                   channels_hint=None) -> tuple[np.ndarray, Layout]:
+    """Validate audio and return ``((channels, samples) view, layout)`` without copying.
 
-    ``channels_hint`` (a collection of channel counts a processor accepts)
-    settles the one case the smaller-dimension rule gets wrong: when that
-    rule gives an unsupported channel count and the other reading a supported
-    one (a ``(2, 1)`` block is one stereo sample for a stereo-only stage).
+    The view shares memory with ``x`` and keeps its dtype; callers convert
+    block by block. ``channels_hint`` (a collection of channel counts a
+    processor accepts) settles the one case the smaller-dimension rule gets
+    wrong: when that rule gives an unsupported channel count and the other
+    reading a supported one (a ``(2, 1)`` block is one stereo sample for a
+    stereo-only stage).
 
     Raises
     ------
@@ -88,13 +102,19 @@ def canonical(x, name: str = "input_array", allow_empty: bool = False,
         raise ParameterError(f"{name} must be 1-D (mono) or 2-D (channels x samples); got {x.ndim} dimensions {x.shape}")
     if y.shape[1] == 0 and not allow_empty:
         raise ParameterError(f"{name} is empty: it has no samples (shape {x.shape})")
-    y = np.array(y, dtype=np.float64, order="C", copy=True)
     if not np.isfinite(y).all():
         bad = ~np.isfinite(y)
         ch, idx = np.argwhere(bad)[0]
         kind = "NaN" if np.isnan(y[ch, idx]) else "Inf"
         raise ParameterError(f"{name} contains {int(bad.sum())} non-finite samples (first: {kind} at channel {ch}, sample {idx})")
     return y, layout
+
+
+def canonical(x, name: str = "input_array", allow_empty: bool = False,
+              channels_hint=None) -> tuple[np.ndarray, Layout]:
+    """Like :func:`canonical_view`, returning a float64 C-contiguous copy."""
+    y, layout = canonical_view(x, name, allow_empty, channels_hint)
+    return np.array(y, dtype=np.float64, order="C", copy=True), layout
 
 
 def check_sample_rate(sample_rate, lo: float = MIN_SAMPLE_RATE, hi: float = MAX_SAMPLE_RATE) -> float:

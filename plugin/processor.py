@@ -46,7 +46,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from .audio import canonical, check_buffer_size, check_sample_rate
+from .audio import canonical, canonical_view, check_buffer_size, check_sample_rate
 from .automation import Curve, is_curve_value
 from .errors import ParameterError
 from .params import Param
@@ -195,24 +195,83 @@ class Processor:
         -------
         ndarray, float32, in the layout of ``input_array``.
         """
-        x, layout = canonical(input_array, channels_hint=self.SUPPORTED_CHANNELS)
+        x, layout = canonical_view(input_array, channels_hint=self.SUPPORTED_CHANNELS)
         sr = check_sample_rate(sample_rate)
         bs = check_buffer_size(buffer_size)
         if not isinstance(reset, (bool, np.bool_)):
             raise ParameterError(f"reset must be True or False; got {reset!r}")
-        self._check_channels(x.shape[0])
+        channels, n_total = x.shape
+        self._check_channels(channels)
         sc = self._check_sidechain(sidechain, x)
-        self._ensure_prepared(sr, x.shape[0], bs, bool(reset))
+        self._ensure_prepared(sr, channels, bs, bool(reset))
         if reset:
             self.reset()
-        y = self._run(x, bs, sc)
-        if reset:
-            lat = self.reported_latency_samples
-            if lat > 0:
-                tail_sc = None if sc is None else np.zeros((sc.shape[0], lat))
-                tail = self._run(np.zeros((x.shape[0], lat)), bs, tail_sc)
-                y = np.concatenate([y, tail], axis=1)[:, lat:]
-        return layout.restore(y)
+        # One-shot: output sample j is the processed sample j + latency, so
+        # blocks are written shifted back by the latency and a flush of
+        # `latency` zeros completes the tail (blocks of the flush follow the
+        # same buffer_size, so the result does not depend on it).
+        lat = self.reported_latency_samples if reset else 0
+        out, view = layout.empty(channels, n_total)
+        self._trace_acc = {}
+        zeros = None
+        for a in range(0, n_total + lat, bs):
+            b = min(a + bs, n_total + lat)
+            if a < n_total:
+                e = min(b, n_total)
+                xb = np.array(x[:, a:e], dtype=np.float64, order="C", copy=True)
+                scb = None if sc is None else sc[:, a:e]
+                if e < b:  # block straddles the end of the input: pad with the flush
+                    xb = np.concatenate([xb, np.zeros((channels, b - e))], axis=1)
+                    scb = None if sc is None else np.concatenate([scb, np.zeros((sc.shape[0], b - e))], axis=1)
+            else:
+                if zeros is None or zeros.shape[1] != b - a:
+                    zeros = np.zeros((channels, b - a))
+                xb = zeros
+                scb = None if sc is None else np.zeros((sc.shape[0], b - a))
+            yb = self._process_block(xb, scb)
+            self._advance(b - a)
+            lo = max(a - lat, 0)
+            hi = min(b - lat, n_total)
+            if hi > lo:
+                view[:, lo:hi] = yb[:, lo - (a - lat):hi - (a - lat)]
+        self._finish_traces(lat, n_total)
+        return out
+
+    # --------------------------------------------------------------- traces
+    def _trace(self, name: str, values: np.ndarray, hop: int = 1) -> None:
+        """Record one block of a diagnostic trace (e.g. gain reduction in dB).
+
+        ``values`` has shape ``(rows, k)``: one column per sample of the block
+        (``hop=1``) or one per completed hop of ``hop`` samples. The base
+        joins the blocks of a call and publishes them in :attr:`traces`.
+        """
+        acc = self.__dict__.setdefault("_trace_acc", {})
+        blocks, _ = acc.setdefault(name, ([], int(hop)))
+        blocks.append(np.array(values, dtype=np.float32, ndmin=2, copy=True))
+
+    def _finish_traces(self, latency: int, n_samples: int) -> None:
+        out = {}
+        for name, (blocks, hop) in self.__dict__.get("_trace_acc", {}).items():
+            t = np.concatenate(blocks, axis=1) if blocks else np.zeros((1, 0), np.float32)
+            start = latency // hop  # one-shot: drop the latency, like the audio
+            out[name] = np.ascontiguousarray(t[:, start:start + -(-n_samples // hop)])
+        self._trace_acc = {}
+        self.traces = out
+
+    @property
+    def traces(self) -> dict:
+        """Diagnostic traces of the last call, name -> ``(rows, k)`` float32.
+
+        Per-sample traces are aligned with that call's output (a one-shot
+        call drops the latency from them as from the audio); hop traces hold
+        one value per hop of samples from the start of the call. Which traces
+        a stage records is in its docstring (e.g. ``gain_reduction_db``).
+        """
+        return self.__dict__.get("_traces", {})
+
+    @traces.setter
+    def traces(self, value: dict) -> None:
+        self.__dict__["_traces"] = value
 
     __call__ = process
 
@@ -232,7 +291,10 @@ class Processor:
         compensation, no chunking beyond the block given.
         """
         self._ensure_prepared(sample_rate, x.shape[0], x.shape[1], False)
-        return self._run(x, max(1, x.shape[1]), None)
+        self._trace_acc = {}
+        y = self._run(x, max(1, x.shape[1]), None)
+        self._finish_traces(0, x.shape[1])
+        return y
 
     def _ensure_prepared(self, sr: float, channels: int, block: int, reset: bool) -> None:
         same = self._prepared and sr == self._sample_rate and channels == self._channels

@@ -114,7 +114,10 @@ class Compressor(Processor):
     SUPPORTED_CHANNELS = tuple(range(1, 9))
     ACCEPTS_SIDECHAIN = True
 
-    last_gain_reduction_db: np.ndarray | None = None
+    @property
+    def last_gain_reduction_db(self) -> np.ndarray | None:
+        """``traces["gain_reduction_db"]`` of the last call (see Attributes)."""
+        return self.traces.get("gain_reduction_db")
 
     # ----------------------------------------------------------- lifecycle
     def _prepare(self):
@@ -178,13 +181,6 @@ class Compressor(Processor):
             self._views[key] = view
         return view
 
-    def _run(self, x, buffer_size, sc):
-        self._trace = np.empty(x.shape, dtype=np.float32)  # every entry is written
-        self._trace_at = 0
-        y = super()._run(x, buffer_size, sc)
-        self.last_gain_reduction_db = self._trace
-        return y
-
     def _process_block(self, x, sidechain):
         n = x.shape[1]
         c = x.shape[0]
@@ -209,8 +205,8 @@ class Compressor(Processor):
                                                  self._ms[:, :d], linked)
             self._ms[:, :d] = ms
         t = self._scratch("t", (1, r, n))
-        a = self._trace_at
-        trace = self._trace[np.newaxis, :r, a:a + n]
+        gr = np.empty((1, c, n), dtype=np.float32)  # every entry is written
+        trace = gr[:, :r]
         # the kernel continues a linked stretch from the deepest channel state
         if static:
             dyn._gain_kernel(lev, scale, link, st["threshold_db"], st["knee_db"], st["knee_inv"], st["ratio"],
@@ -224,8 +220,8 @@ class Compressor(Processor):
                              self._row("makeup_db", n), self._gs, trace, t, self._position, _NO_HOP_ACC, _NO_HOPS,
                              _FLAGS)
         if r < c:
-            self._trace[r:, a:a + n] = self._trace[0, a:a + n]
-        self._trace_at = a + n
+            gr[0, r:] = gr[0, 0]
+        self._trace("gain_reduction_db", gr[0])
         np.exp(t, out=t)
         gain = t[0]  # (R, n), R in {1, C}
         mix = self._control("mix", n)

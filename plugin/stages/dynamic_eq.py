@@ -129,7 +129,10 @@ class DynamicEQ(Processor):
     )
     ACCEPTS_SIDECHAIN = True
 
-    last_gain_db: np.ndarray | None = None
+    @property
+    def last_gain_db(self) -> np.ndarray | None:
+        """``traces["gain_db"]`` of the last call (see Attributes)."""
+        return self.traces.get("gain_db")
 
     # ----------------------------------------------------------- lifecycle
     def _prepare(self):
@@ -167,13 +170,6 @@ class DynamicEQ(Processor):
                     self._coef[k] = _IDENTITY
 
     # ----------------------------------------------------------- processing
-    def _run(self, x, buffer_size, sc):
-        self._trace = np.zeros((NUM_BANDS, x.shape[1]), dtype=np.float32)
-        self._trace_at = 0
-        y = super()._run(x, buffer_size, sc)
-        self.last_gain_db = self._trace
-        return y
-
     def _rows(self, name: str, bands: list, n: int, transform=None) -> np.ndarray:
         out = []
         static = True
@@ -195,8 +191,8 @@ class DynamicEQ(Processor):
         pos = self._position
         bands = self._bands
         v = self._values
-        self._trace_at += n
         if not bands:
+            self._trace("gain_db", np.zeros((NUM_BANDS, n)))
             return x.copy()
         kb = len(bands)
         sr = self.sample_rate
@@ -243,9 +239,10 @@ class DynamicEQ(Processor):
         self._gs[bands] = gs
         # applied gain in dB: cut (range < 0) is the smoothed gain, boost (range > 0) its mirror image
         sign = np.where(rng > 0, -1.0, 1.0)                      # (kb, 1 or n)
-        a = self._trace_at - n
         # g <= 0: the deepest row is the largest change
-        self._trace[bands, a:a + n] = (g[:, 0] if r == 1 else g.min(axis=1)) * sign
+        gain_db = np.zeros((NUM_BANDS, n))
+        gain_db[bands] = (g[:, 0] if r == 1 else g.min(axis=1)) * sign
+        self._trace("gain_db", gain_db)
         # ---- EQ sections, redesigned at every control block start (absolute positions)
         starts = (first + np.arange(nbk)) * interval - pos
         fresh = starts >= 0  # blocks that start inside this call (else: continue the stored design)

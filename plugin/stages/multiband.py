@@ -109,7 +109,10 @@ class MultibandCompressor(Processor):
     )
     STRUCTURAL = frozenset({"num_bands"})
 
-    last_gain_reduction_db: np.ndarray | None = None
+    @property
+    def last_gain_reduction_db(self) -> np.ndarray | None:
+        """``traces["gain_reduction_db"]`` of the last call (see Attributes)."""
+        return self.traces.get("gain_reduction_db")
 
     # ----------------------------------------------------------- lifecycle
     def _prepare(self):
@@ -209,13 +212,6 @@ class MultibandCompressor(Processor):
             self._buffers[name] = buf
         return buf[:size].reshape(shape)
 
-    def _run(self, x, buffer_size, sc):
-        self._trace = np.zeros((self._k, x.shape[1] // GAIN_REDUCTION_HOP + 2), dtype=np.float32)
-        self._trace_at = 0
-        y = super()._run(x, buffer_size, sc)
-        self.last_gain_reduction_db = self._trace[:, :self._trace_at].copy()
-        return y
-
     def _process_block(self, x, sidechain):
         n = x.shape[1]
         c = x.shape[0]
@@ -270,10 +266,12 @@ class MultibandCompressor(Processor):
             self._hop_acc[active] = acc
             np.exp(t, out=t)
             # gain-reduction trace: deepest reduction per hop of 16 samples
-            self._trace[active, self._trace_at:self._trace_at + cnt] = 0.0 - hop_out[:, :cnt]
+            gr = np.zeros((k, cnt))
+            gr[active] = 0.0 - hop_out[:, :cnt]
         else:
             t = np.empty((0, 1, n))
-        self._trace_at += hops
+            gr = np.zeros((k, hops))
+        self._trace("gain_reduction_db", gr, hop=GAIN_REDUCTION_HOP)
         y = self._scratch("y", x.shape)
         _lr4_gain_sum_kernel(bands, t, self._gain_row, coefs, pos, CONTROL_INTERVAL, self._z_ap, y)
         if mid_side:
