@@ -24,6 +24,10 @@ from .stages.compressor import Compressor
 from .stages.multiband import MultibandCompressor
 from .stages.dynamic_eq import DynamicEQ
 from .stages.width import StereoWidth
+from .stages.dc_blocker import DCBlocker
+from .stages.mid_side import MidSide
+from .stages.dither import Dither
+from .stages.eq import ParametricEQ
 # --- end stages ---------------------------------------------------------------
 
 __version__ = "0.1.0"
