@@ -28,6 +28,7 @@ from .stages.dc_blocker import DCBlocker
 from .stages.mid_side import MidSide
 from .stages.dither import Dither
 from .stages.eq import ParametricEQ
+from .stages.limiter import TruePeakLimiter
 # --- end stages ---------------------------------------------------------------
 
 __version__ = "0.1.0"

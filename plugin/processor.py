@@ -74,6 +74,47 @@ class _ParamProperty:
         obj.set_parameter(self.param.name, value)
 
 
+class _Traces(dict):
+    """Traces of one call, joined from their blocks on first access."""
+
+    def __init__(self, acc: dict, latency: int, n_samples: int):
+        super().__init__()
+        self._parts = {name: (blocks, hop) for name, (blocks, hop) in acc.items()}
+        self._latency, self._n = latency, n_samples
+
+    def _assemble(self, name):
+        blocks, hop = self._parts.pop(name)
+        t = np.concatenate(blocks, axis=1) if blocks else np.zeros((1, 0), np.float32)
+        start = self._latency // hop  # one-shot: drop the latency, like the audio
+        dict.__setitem__(self, name, np.ascontiguousarray(t[:, start:start + -(-self._n // hop)], dtype=np.float32))
+
+    def __getitem__(self, name):
+        if name in self._parts:
+            self._assemble(name)
+        return dict.__getitem__(self, name)
+
+    def get(self, name, default=None):
+        return self[name] if name in self else default
+
+    def __contains__(self, name):
+        return name in self._parts or dict.__contains__(self, name)
+
+    def keys(self):
+        return list(self._parts) + list(dict.keys(self))
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def __len__(self):
+        return len(self._parts) + dict.__len__(self)
+
+    def items(self):
+        return [(k, self[k]) for k in self.keys()]
+
+    def values(self):
+        return [self[k] for k in self.keys()]
+
+
 class Processor:
     """Base class of every neuromaster stage (see the module docstring)."""
 
@@ -238,25 +279,21 @@ class Processor:
         return out
 
     # --------------------------------------------------------------- traces
-    def _trace(self, name: str, values: np.ndarray, hop: int = 1) -> None:
+    def _trace(self, name: str, values: np.ndarray, hop: int = 1, copy: bool = True) -> None:
         """Record one block of a diagnostic trace (e.g. gain reduction in dB).
 
         ``values`` has shape ``(rows, k)``: one column per sample of the block
         (``hop=1``) or one per completed hop of ``hop`` samples. The base
-        joins the blocks of a call and publishes them in :attr:`traces`.
+        joins the blocks of a call when :attr:`traces` is first read. Pass
+        ``copy=False`` only for an array the stage will not reuse.
         """
         acc = self.__dict__.setdefault("_trace_acc", {})
         blocks, _ = acc.setdefault(name, ([], int(hop)))
-        blocks.append(np.array(values, dtype=np.float32, ndmin=2, copy=True))
+        blocks.append(np.array(values, dtype=np.float32, ndmin=2, copy=True) if copy else values)
 
     def _finish_traces(self, latency: int, n_samples: int) -> None:
-        out = {}
-        for name, (blocks, hop) in self.__dict__.get("_trace_acc", {}).items():
-            t = np.concatenate(blocks, axis=1) if blocks else np.zeros((1, 0), np.float32)
-            start = latency // hop  # one-shot: drop the latency, like the audio
-            out[name] = np.ascontiguousarray(t[:, start:start + -(-n_samples // hop)])
+        self.traces = _Traces(self.__dict__.get("_trace_acc", {}), latency, n_samples)
         self._trace_acc = {}
-        self.traces = out
 
     @property
     def traces(self) -> dict:
