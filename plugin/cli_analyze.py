@@ -105,7 +105,9 @@ def _fmt(result: dict, key: str, fmt: str) -> str:
 def _table(result: dict):
     from rich.table import Table
 
-    title = f"{result.get('file', '')}"
+    # the name only: rich wraps a long title at the console width (80 columns
+    # when not on a terminal); the full path is printed on its own line above
+    title = pathlib.Path(str(result.get("file", ""))).name
     sub = (f"{result['sample_rate']:g} Hz, {result['channels']} ch, {result['duration_s']:.2f} s"
            f"{', ' + result['format'] + ' ' + result['subtype'] if result.get('format') else ''}"
            f", true peak {result['true_peak_mode']}")
@@ -154,6 +156,7 @@ def run(args) -> int:
         if args.json:
             outputs.append(to_json(res, include_series=args.series))
         else:
+            print(res.get("file", path))  # plain print: never wrapped
             console.print(_table(res))
             if png is not None:
                 console.print(f"plot written to {png}")
