@@ -14,27 +14,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-
 import numpy as np
 
-
-def _time_round_robin(fns: dict, runs: int) -> dict:
-    """Median wall and CPU seconds per function; one warm-up each, then
-    ``runs`` rounds in which every function runs once (so a change in the
-    machine's load affects all of them alike)."""
-    for fn in fns.values():
-        fn()
-    wall = {k: [] for k in fns}
-    cpu = {k: [] for k in fns}
-    for _ in range(runs):
-        for k, fn in fns.items():
-            t0, c0 = time.perf_counter(), time.process_time()
-            fn()
-            wall[k].append(time.perf_counter() - t0)
-            cpu[k].append(time.process_time() - c0)
-    return {k: (statistics.median(wall[k]), statistics.median(cpu[k])) for k in fns}
+from _harness import interleaved_medians
 
 
 def main(argv=None):
@@ -72,7 +54,7 @@ def main(argv=None):
         if args.only and args.only not in name and name != "pedalboard.Compressor":
             continue
         fns[name] = lambda p=proc: p(x, sr)
-    rows = _time_round_robin(fns, args.runs)
+    rows = interleaved_medians(fns, args.runs)
     copy_wall, copy_cpu = rows["memory copy"]
     print(f"{'stage':42s} {'wall s':>8s} {'cpu s':>8s} {'x real time':>12s} {'x copy':>8s}")
     for name, (wall, cpu) in rows.items():

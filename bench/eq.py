@@ -29,6 +29,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "host_te
 import neuromaster as nm  # noqa: E402
 from neuromaster.processor import Processor  # noqa: E402
 from registry import default_signal  # noqa: E402
+from _harness import interleaved_medians  # noqa: E402
 
 
 class _Passthrough(Processor):
@@ -38,22 +39,6 @@ class _Passthrough(Processor):
         return x
 
 BELLS = ((100.0, 3.0, 0.8), (400.0, -2.0, 1.5), (2500.0, 2.5, 1.0), (9000.0, -1.5, 0.7))
-
-
-def median_times(fns, runs):
-    """Median wall and CPU (user + system) time of each callable; runs are
-    interleaved so that load from other processes affects all of them alike."""
-    for fn in fns:
-        fn()  # warm-up (numba compile / caches)
-    wall = [[] for _ in fns]
-    cpu = [[] for _ in fns]
-    for _ in range(runs):
-        for k, fn in enumerate(fns):
-            c0, t0 = time.process_time(), time.perf_counter()
-            fn()
-            wall[k].append(time.perf_counter() - t0)
-            cpu[k].append(time.process_time() - c0)
-    return [float(np.median(t)) for t in wall], [float(np.median(t)) for t in cpu]
 
 
 def main(argv=None):
@@ -72,9 +57,11 @@ def main(argv=None):
     board = pedalboard.Pedalboard([pedalboard.PeakFilter(cutoff_frequency_hz=f, gain_db=g, q=q) for f, g, q in BELLS])
 
     null = _Passthrough()
-    (ours, theirs, copy, base), (ours_cpu, theirs_cpu, copy_cpu, base_cpu) = median_times(
-        [lambda: eq(x, sample_rate), lambda: board(x, sample_rate),
-         lambda: x.astype(np.float64).astype(np.float32), lambda: null(x, sample_rate)], args.runs)
+    med = interleaved_medians({"ours": lambda: eq(x, sample_rate), "theirs": lambda: board(x, sample_rate),
+                               "copy": lambda: x.astype(np.float64).astype(np.float32),
+                               "base": lambda: null(x, sample_rate)}, args.runs)
+    (ours, ours_cpu), (theirs, theirs_cpu), (copy, copy_cpu), (base, base_cpu) = (
+        med["ours"], med["theirs"], med["copy"], med["base"])
     seconds = n / sample_rate
     y_ours = eq(x, sample_rate).astype(np.float64)
     y_theirs = board(x, sample_rate).astype(np.float64)

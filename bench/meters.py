@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,22 +38,7 @@ import time
 
 import numpy as np
 
-
-def timed(fn):
-    """(wall seconds, CPU seconds of this process) of one call."""
-    w, c = time.perf_counter(), time.process_time()
-    fn()
-    return time.perf_counter() - w, time.process_time() - c
-
-
-def interleaved_medians(fns: dict, repeats: int) -> dict:
-    """Run every function once per round, ``repeats`` rounds (so a busy machine slows them
-    alike); return ``{name: (median wall s, median CPU s)}``."""
-    runs = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            runs[name].append(timed(fn))
-    return {name: (statistics.median(w for w, _ in r), statistics.median(c for _, c in r)) for name, r in runs.items()}
+from _harness import interleaved_medians
 
 
 def ours(x, sr, mode="4x"):
@@ -120,8 +104,8 @@ def main(argv=None) -> int:
              "pyln": "pyloudnorm integrated (DeMan filters)",
              "ours16": "neuromaster analyze (full, true peak 16x)"}
     med = interleaved_medians({"ours": lambda: ours(x, sr), "ebur": lambda: ebur128_full(x, sr),
-                               "pyln": lambda: pyloudnorm_integrated(x, sr)}, args.repeats)
-    med.update(interleaved_medians({"ours16": lambda: ours(x, sr, "16x")}, max(1, args.repeats // 2)))
+                               "pyln": lambda: pyloudnorm_integrated(x, sr)}, args.repeats, warmup=False)
+    med.update(interleaved_medians({"ours16": lambda: ours(x, sr, "16x")}, max(1, args.repeats // 2), warmup=False))
 
     r = ours(x, sr)
     eb = ebur128_full(x, sr)
