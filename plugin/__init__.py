@@ -11,10 +11,14 @@ from .errors import AudioFileError, AudioTypeError, NeuromasterError, ParameterE
 from .params import Param
 from .processor import CONTROL_INTERVAL, Processor
 from .chain import Chain, Mix
-from .graph import Graph, ThirdPartyPlugin
+from .graph import Graph, ThirdPartyPlugin  # host bridge; imports dawdreamer before any numba stage
 
 # --- stages (one import line per stage module) -------------------------------
 from .stages.gain import Gain
+from .stages.dc_blocker import DCBlocker
+from .stages.mid_side import MidSide
+from .stages.dither import Dither
+from .stages.eq import ParametricEQ
 from .stages.softclipper import SoftClipper
 from .stages.tube import TubeSaturator
 from .stages.parallel_drive import ParallelDrive
@@ -24,12 +28,9 @@ from .stages.compressor import Compressor
 from .stages.multiband import MultibandCompressor
 from .stages.dynamic_eq import DynamicEQ
 from .stages.width import StereoWidth
-from .stages.dc_blocker import DCBlocker
-from .stages.mid_side import MidSide
-from .stages.dither import Dither
-from .stages.eq import ParametricEQ
 from .stages.limiter import TruePeakLimiter
 # --- end stages ---------------------------------------------------------------
+from .mastering import MasteringChain
 
 __version__ = "0.1.0"
 

@@ -14,7 +14,7 @@ import sys
 from .errors import NeuromasterError
 
 #: Subcommand modules, in help order.
-SUBCOMMANDS = ("analyze", "plugins", "render", "demo")
+SUBCOMMANDS = ("analyze", "plugins", "render", "demo", "master", "presets")
 
 EXIT_OK = 0
 EXIT_USAGE = 2

@@ -1,7 +1,9 @@
 """``neuromaster demo``: the main job on built-in demo material.
 
 Generates a seeded procedural mix, writes it as WAV, analyses it and writes
-the analysis as JSON and a PNG (loudness over time, true peak, spectrum).
+the analysis as JSON and a PNG (loudness over time, true peak, spectrum),
+then masters it to a platform target (default Spotify) with the genre's
+preset and writes the master and its report (JSON and PNG) next to it.
 """
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ import sys
 
 from .errors import ParameterError
 
-FILES = ("mix.wav", "mix_analysis.json", "mix_analysis.png")
+FILES = ("mix.wav", "mix_analysis.json", "mix_analysis.png", "master.wav", "master_report.json",
+         "master_report.png")
 
 
 def add_parser(sub) -> None:
@@ -23,6 +26,9 @@ def add_parser(sub) -> None:
     p.add_argument("--duration", type=float, default=30.0, help="seconds of music (default: 30)")
     p.add_argument("--sample-rate", type=int, default=44100, help="Hz (default: 44100)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--target", default="spotify", help="delivery target for the master (default: spotify; "
+                                                         "see `neuromaster presets list`)")
+    p.add_argument("--preset", default=None, help="mastering preset (default: the genre's profile)")
     p.add_argument("--force", action="store_true", help="overwrite files from an earlier run in --out")
     p.set_defaults(func=run)
 
@@ -46,7 +52,28 @@ def run(args) -> int:
     (out / "mix_analysis.json").write_text(json.dumps(analysis.to_json(result), indent=2) + "\n")
     analysis.plot_analysis(result, out / "mix_analysis.png", labels=[f"demo mix ({args.genre})"])
     _summary(result, out)
+    _master(args, out, wav)   # a target beyond the preset's limits is reported, not an error
     return 0
+
+
+def _master(args, out: pathlib.Path, wav: pathlib.Path):
+    """Master the demo mix to the target and write master.wav and its report next to the mix."""
+    from .loudness_target import master_file
+    from .preset_store import load_preset, load_target
+
+    preset = load_preset(args.preset or args.genre)
+    target = load_target(args.target)
+    res = master_file(wav, out / "master.wav", preset=preset, target=target, bit_depth="24", overwrite=True,
+                      analyze_input=True)
+    res.write_report(out, overwrite=True)
+    lim = res.gain_reduction.get("limiter", {})
+    print(f"master written to {out}/master.wav (preset {preset.name}, target {target.name}: "
+          f"{target.integrated_lufs:g} LUFS, {target.true_peak_dbtp:g} dBTP); report in master_report.json/.png")
+    print(f"  {'integrated':15s} {_fmt(res.integrated_lufs, 'LUFS')}")
+    print(f"  {'true peak':15s} {_fmt(res.true_peak_dbtp, 'dBTP')} (16x)")
+    print(f"  {'limiter GR':15s} max {lim.get('max_db', 0.0):.1f} dB, mean {lim.get('mean_db', 0.0):.2f} dB")
+    print(f"  {res.status}: {res.message}")
+    return res
 
 
 def _fmt(v, unit):
@@ -57,6 +84,6 @@ def _summary(result: dict, out: pathlib.Path) -> None:
     rows = [("integrated", _fmt(result.get("integrated_lufs"), "LUFS")),
             ("loudness range", _fmt(result.get("loudness_range_lu"), "LU")),
             ("true peak", _fmt(result.get("true_peak_dbtp"), "dBTP"))]
-    print(f"demo mix written to {out}/ ({', '.join(FILES)})", file=sys.stdout)
+    print(f"demo mix written to {out}/ ({', '.join(FILES[:3])})", file=sys.stdout)
     for k, v in rows:
         print(f"  {k:15s} {v}")
