@@ -34,7 +34,7 @@ def _mix(genre, sr, **kw):
 
 
 def _independent_lufs(y, sr):
-    return pyloudnorm.Meter(sr).integrated_loudness(np.asarray(y, dtype=np.float64).T)
+    return pyloudnorm.Meter(sr, filter_class="DeMan").integrated_loudness(np.asarray(y, dtype=np.float64).T)
 
 
 def _check_delivery(res, sr, tolerance=0.3):
