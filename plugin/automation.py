@@ -63,18 +63,16 @@ class Curve:
         self.values = np.ascontiguousarray(values)
 
     def render(self, start: int, n: int, sample_rate: float) -> np.ndarray:
-        """Values for samples ``start .. start+n-1`` (float64, parameter units)."""
+        """Values for samples ``start .. start+n-1`` (float64, parameter units).
+
+        ``start`` may be negative (a stage behind a latency sees its curve
+        delayed): the first value holds before the curve begins."""
         if self.kind == "samples":
             v = self.values
-            end = start + n
-            if end <= v.size:
-                return v[start:end].copy()
-            out = np.empty(n)
-            avail = max(0, v.size - start)
-            if avail:
-                out[:avail] = v[start:start + avail]
-            out[avail:] = v[-1]
-            return out
+            if 0 <= start and start + n <= v.size:
+                return v[start:start + n].copy()
+            # before the first sample the first value holds, after the last the last
+            return v[np.clip(np.arange(start, start + n), 0, v.size - 1)]
         t = (start + np.arange(n, dtype=np.float64)) / sample_rate
         return np.interp(t, self.times_s, self.values)
 
@@ -82,7 +80,7 @@ class Curve:
         """Values at absolute sample indices (any order)."""
         indices = np.asarray(indices)
         if self.kind == "samples":
-            return self.values[np.minimum(indices, self.values.size - 1)]
+            return self.values[np.clip(indices, 0, self.values.size - 1)]
         return np.interp(indices / sample_rate, self.times_s, self.values)
 
     def value_at(self, index: int, sample_rate: float) -> float:

@@ -158,8 +158,12 @@ class Chain(Processor):
 
     def _process_block(self, x, sidechain):
         y = x
+        offset = self._automation_offset
         for item in self._elements():
+            if isinstance(item, Processor):
+                item._automation_offset = offset  # its input is late by the latency before it
             y = _stream(item, y, self._sample_rate)
+            offset += _latency(item, self._sample_rate)
         return y
 
     # presets ---------------------------------------------------------------
@@ -229,9 +233,13 @@ class Mix(Processor):
         return max(_latency(b, sample_rate) for b in self._paths)
 
     def _prepare(self):
-        lat = [_latency(b, self._sample_rate) for b in self._paths]
-        top = max(lat)
-        self._align = [delay_state(self._channels, top - l) for l in lat]
+        self._align_branches()
+
+    def _align_branches(self):
+        """Delay lines that bring every branch to the slowest one's latency."""
+        self._lat = [_latency(b, self._sample_rate) for b in self._paths]
+        top = max(self._lat)
+        self._align = [delay_state(self._channels, top - l) for l in self._lat]
 
     def _reset_state(self):
         for b in self._paths:
@@ -240,8 +248,12 @@ class Mix(Processor):
             s[:] = 0.0
 
     def _process_block(self, x, sidechain):
+        if [_latency(b, self._sample_rate) for b in self._paths] != self._lat:
+            self._align_branches()  # a branch changed its latency (e.g. a structural parameter)
         out = np.zeros_like(x)
         for i, (b, g) in enumerate(zip(self._paths, self._gains_db)):
+            if isinstance(b, Processor):
+                b._automation_offset = self._automation_offset
             yb, self._align[i] = delay(_stream(b, x, self._sample_rate), self._align[i])
             out += yb * float(db_to_gain(g))
         return out

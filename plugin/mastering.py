@@ -293,35 +293,24 @@ class MasteringChain(Processor):
         self._guard.set_parameter("ceiling_db", aim)
         curve = self._automation.get("limiter.ceiling_db")
         if curve is not None:
-            self._stages["limiter"].set_automation("ceiling_db", self._shifted_curve(curve, 0))
+            self._stages["limiter"].set_automation("ceiling_db", self._aim_curve(curve))
             self._forward_guard_curve()
         else:
             self._stages["limiter"].clear_automation("ceiling_db")
             self._guard.clear_automation("ceiling_db")
 
-    def _shifted_curve(self, curve: Curve, delay_samples: int):
-        """Curve data for the limiter: values at the aim, optionally delayed by ``delay_samples``."""
+    def _aim_curve(self, curve: Curve):
+        """Curve data for the limiter and guard: the ceiling curve mapped to the aim."""
         values = self._aim(curve.values)
         if curve.kind == "samples":
-            if delay_samples:
-                values = np.concatenate([np.full(delay_samples, values[0]), values])
             return values
-        times = curve.times_s + (delay_samples / self._sample_rate if delay_samples else 0.0)
-        return np.column_stack([times, values])
-
-    def _guard_delay(self) -> int:
-        """Samples between the limiter's input and the guard's input (its curves are delayed by this)."""
-        sr = self._sample_rate
-        return int(self._stages["limiter"].latency_for(sr) + self._stages["parallel_drive"].latency_for(sr))
+        return np.column_stack([curve.times_s, values])
 
     def _forward_guard_curve(self) -> None:
         curve = self._automation.get("limiter.ceiling_db")
         if curve is None:
             return
-        if self._sample_rate is None:   # the delay needs the rate; _prepare forwards the curve again
-            self._guard.set_automation("ceiling_db", self._shifted_curve(curve, 0))
-            return
-        self._guard.set_automation("ceiling_db", self._shifted_curve(curve, self._guard_delay()))
+        self._guard.set_automation("ceiling_db", self._aim_curve(curve))
 
     def _sync_guard_static(self) -> None:
         lim = self._stages["limiter"]
@@ -360,12 +349,14 @@ class MasteringChain(Processor):
             return
         if name == "limiter.ceiling_db":
             self._values[name] = v
+            self._automation.pop(name, None)   # a value replaces a curve
             self._sync_ceiling()
             return
         try:
             self._stages[stage].set_parameter(pname, v)
         except ParameterError as e:
             raise ParameterError(f"{type(self).__name__}.{name}: {e}") from None
+        self._automation.pop(name, None)       # the stage dropped its curve too
         self._after_child_change(name)
 
     def _after_child_change(self, name: str) -> None:
@@ -511,9 +502,14 @@ class MasteringChain(Processor):
             raise ParameterError("MasteringChain.stream_section needs a prepared chain: call prepare() first")
         names = self._section(start, stop)
         y = x
+        # curves act on the song's timeline: each stage's input is late by the
+        # latency of the section before it (x is aligned with the chain's input)
+        offset = self._automation_offset
         for name, st, mono_as_stereo in self._run_list:
             if name not in names:
                 continue
+            st._automation_offset = offset
+            offset += int(st.latency_for(sr))
             if mono_as_stereo:
                 out = st._stream_block(np.concatenate([y, y], axis=0), sr)[:1]
             else:
@@ -522,6 +518,8 @@ class MasteringChain(Processor):
                 monitor(name, st, y, out)
             y = out
             if name == "parallel_drive":
+                self._guard._automation_offset = offset
+                offset += int(self._guard.latency_for(sr))
                 out = self._guard._stream_block(y, sr)
                 if monitor is not None:
                     monitor("guard_limiter", self._guard, y, out)

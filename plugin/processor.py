@@ -157,6 +157,11 @@ class Processor:
         self._position = 0
         self._prepared = False
         self._needs_prepare = False
+        self._structural_change = None
+        # Delay (samples) between the render's timeline and this stage's input
+        # stream: containers set it so that a curve means the same instant of
+        # the song wherever the stage sits (see _control).
+        self._automation_offset = 0
         for name, value in parameters.items():
             self.set_parameter(name, value)
 
@@ -179,6 +184,7 @@ class Processor:
         self._prepare()
         self._prepared = True
         self._needs_prepare = False
+        self._structural_change = None
         self._update()
         self.reset()
 
@@ -339,6 +345,12 @@ class Processor:
             if block > self._max_block:
                 self._max_block = block
             return
+        if self._prepared and not reset and self._needs_prepare and self._position > 0 and self._structural_change:
+            name = self._structural_change
+            raise ParameterError(
+                f"{type(self).__name__}.{name} changed mid-stream: it reallocates the stage (and may change its "
+                "latency), so the stream cannot continue exactly. Call with reset=True (or reset()) to start anew."
+            )
         if self._prepared and not reset and not self._needs_prepare and self._position > 0:
             raise ParameterError(
                 f"{type(self).__name__} is streaming at {self._sample_rate:g} Hz with {self._channels} channel(s); "
@@ -374,7 +386,7 @@ class Processor:
         """
         curve = self._automation.get(name)
         if curve is not None:
-            return curve.render(self._position, n, self._sample_rate)
+            return curve.render(self._position - self._automation_offset, n, self._sample_rate)
         ramp = self._ramps.get(name)
         if ramp is None:
             return self._values[name]
@@ -399,7 +411,7 @@ class Processor:
         first = pos // interval
         idx = (first + np.arange((pos + n - 1) // interval - first + 1)) * interval
         if curve is not None:
-            return curve.at(idx, self._sample_rate)
+            return curve.at(idx - self._automation_offset, self._sample_rate)
         start, target, elapsed, total = ramp
         j = idx - pos + elapsed  # samples since the ramp started (negative: before it)
         frac = np.clip((j + 1) / total, 0.0, 1.0)
@@ -429,7 +441,8 @@ class Processor:
         p = self._param_map[name]
         curve = self._automation.get(name)
         if curve is not None and self._sample_rate is not None:
-            return float(p.to_normalized_array(np.array([curve.value_at(max(self._position - 1, 0), self._sample_rate)]))[0])
+            at = self._position - 1 - self._automation_offset
+            return float(p.to_normalized_array(np.array([curve.value_at(at, self._sample_rate)]))[0])
         ramp = self._ramps.get(name)
         if ramp is not None:
             start, target, elapsed, total = ramp
@@ -470,16 +483,20 @@ class Processor:
             return
         v = p.validate(value, type(self).__name__)
         old = self._values[name]
-        if v == old and type(v) is type(old):
+        automated = name in self._automation
+        if v == old and type(v) is type(old) and not automated:
             return
         from_norm = self._current_normalized(name) if (self._prepared and p.automatable) else None
         self._values[name] = v
+        # A value replaces a curve (the stage ramps from where the curve was).
+        self._automation.pop(name, None)
         if not self._prepared:
             return
         if name in self.STRUCTURAL:
             self._needs_prepare = True
+            self._structural_change = name
             return
-        if p.automatable and name not in self._automation:
+        if p.automatable:
             self._start_ramp(name, from_norm)
         self._update()
 
@@ -489,7 +506,11 @@ class Processor:
         ``data`` is a per-sample array (values from the last reset on, the
         last value held past its end) or ``(time_s, value)`` breakpoints
         (linear between points). Values are in the parameter's units, or 0-1
-        with ``normalized=True``.
+        with ``normalized=True``. Time runs on the render's timeline: inside
+        a ``Chain`` or ``MasteringChain`` the curve is delayed by the latency
+        of the stages before this one, so it acts on the same instant of the
+        music as it would on the stage alone. Setting a single value later
+        replaces the curve.
         """
         p = self._param(name)
         self._automation[name] = Curve(p, data, normalized=normalized)
