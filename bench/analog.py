@@ -2,6 +2,7 @@
 
     python bench/analog.py                  # speed: 5-minute stereo mix, 1/4/8/16x
     python bench/analog.py --seconds 60     # shorter track
+    python bench/analog.py --stages TransformerSaturator TapeSaturator --factors 8
     python bench/analog.py --aliasing       # aliasing of a full-scale 7 kHz sine
     python bench/analog.py --harmonics      # TubeSaturator H2/H3 across bias (docs/tube.md)
 
@@ -12,6 +13,17 @@ time) and as a multiple of a plain memory copy of the track (render time /
 ``x.copy()`` time, same array). ``pedalboard.Distortion`` (a tanh waveshaper
 at the base rate, no oversampling) is timed in the same run as a reference.
 Goal (issue 4): >= 50x real time per saturator at 8x.
+
+Threads: the stages whose nonlinearity has memory (``TransformerSaturator``,
+``TapeSaturator``: one serial Jiles-Atherton recursion per channel) run the
+channels of a block in parallel threads by default
+(``OversampledProcessor.channel_threads``); their rows are printed twice,
+with "thr" 2 (the default, on a machine with 2 or more CPUs) and 1
+(``channel_threads = False``). The wall
+column is what a user waits; the CPU column is process CPU time summed over
+threads, so a threaded row has CPU time above its wall time. On a shared
+machine the wall column also depends on what else runs (the load average is
+printed).
 
 Aliasing: a full-scale 7 kHz sine at 44.1 kHz through each stage at default
 settings; the strongest non-harmonic component and the summed power of all
@@ -51,6 +63,9 @@ SATURATORS = [
     ("TapeSaturator", lambda f: nm.TapeSaturator(oversampling=f)),
 ]
 
+#: Stages that run their channels in parallel threads by default (printed with and without).
+MEMORY_STAGES = ("TransformerSaturator", "TapeSaturator")
+
 FACTORS_SPEED = (1, 4, 8, 16)
 FACTORS_ALIAS = (1, 2, 4, 8, 16)
 SAMPLE_RATE = 44100
@@ -67,7 +82,7 @@ def _median_time(fn, repeats: int) -> tuple[float, float]:
     return statistics.median(wall), statistics.median(cpu)
 
 
-def speed(seconds: float, repeats: int) -> None:
+def speed(seconds: float, repeats: int, stages=None, factors=FACTORS_SPEED) -> None:
     x = nm.demo.make_mix("pop", seconds, SAMPLE_RATE, 0)
     dur = x.shape[1] / SAMPLE_RATE
     t_copy, _ = _median_time(lambda: x.copy(), max(repeats, 5))
@@ -77,20 +92,27 @@ def speed(seconds: float, repeats: int) -> None:
         load = "n/a"
     print(f"track: {dur:.0f} s stereo at {SAMPLE_RATE} Hz (make_mix 'pop'), memory copy {t_copy * 1e3:.1f} ms; "
           f"median of {repeats} render(s); load average {load}")
-    print("(x real time: track duration / wall-clock render time; 'cpu' the same with process CPU time, "
-          "which other processes on a shared machine disturb less)")
-    print(f"{'stage':<16}{'factor':>7}{'wall s':>9}{'x real time':>13}{'(cpu)':>9}{'x copy':>9}")
+    print("(x real time: track duration / wall-clock render time; '(cpu)' the same with process CPU time summed "
+          "over threads, which other processes on a shared machine disturb less; 'thr': threads the stage's "
+          "channels ran in (channel_threads), more than 1 only for the stages with memory)")
+    print(f"{'stage':<22}{'factor':>7}{'thr':>5}{'wall s':>9}{'x real time':>13}{'(cpu)':>9}{'x copy':>9}")
     warm = x[:, :4096]
 
-    def row(name, f, t, c, note=""):
-        print(f"{name:<16}{f:>6}x{t:>9.2f}{dur / t:>13.1f}{dur / c:>9.1f}{t / t_copy:>9.0f}{note}")
+    def row(name, f, thr, t, c, note=""):
+        print(f"{name:<22}{f:>6}x{thr:>5}{t:>9.2f}{dur / t:>13.1f}{dur / c:>9.1f}{t / t_copy:>9.0f}{note}", flush=True)
 
     for name, factory in SATURATORS:
-        for f in FACTORS_SPEED:
+        if stages and name not in stages:
+            continue
+        for f in factors:
             proc = factory(f)
-            proc(warm, SAMPLE_RATE)  # compile / load the kernels outside the timing
-            t, c = _median_time(lambda: proc(x, SAMPLE_RATE), repeats)
-            row(name, f, t, c, "  (goal >= 50x at 8x)" if f == 8 and dur / t < 50 else "")
+            threaded = name in MEMORY_STAGES
+            for threads in ((True, False) if threaded else (False,)):
+                proc.channel_threads = threads
+                proc(warm, SAMPLE_RATE)  # compile / load the kernels outside the timing
+                t, c = _median_time(lambda: proc(x, SAMPLE_RATE), repeats)
+                thr = str(min(x.shape[0], os.cpu_count() or 1)) if threads else "1"
+                row(name, f, thr, t, c, "  (goal >= 50x at 8x)" if f == 8 and dur / t < 50 else "")
     try:
         import pedalboard
     except ImportError:  # pragma: no cover
@@ -99,7 +121,7 @@ def speed(seconds: float, repeats: int) -> None:
     xf = x.astype(np.float32)
     ref(xf[:, :4096], SAMPLE_RATE)
     t, c = _median_time(lambda: ref(xf, SAMPLE_RATE), repeats)
-    row("pb.Distortion", 1, t, c, "  (reference: tanh at the base rate, no oversampling)")
+    row("pb.Distortion", 1, "1", t, c, "  (reference: tanh at the base rate, no oversampling)")
 
 
 def aliasing() -> None:
@@ -135,13 +157,19 @@ def main(argv=None) -> None:
     ap.add_argument("--harmonics", action="store_true", help="print TubeSaturator H2/H3 across bias")
     ap.add_argument("--seconds", type=float, default=300.0, help="track length in seconds (default 300)")
     ap.add_argument("--repeats", type=int, default=3, help="renders per measurement, median reported (default 3)")
+    ap.add_argument("--stages", nargs="+", metavar="NAME", help="only these stages (default: all of SATURATORS)")
+    ap.add_argument("--factors", nargs="+", type=int, default=list(FACTORS_SPEED), metavar="F",
+                    help="oversampling factors to time (default 1 4 8 16)")
     args = ap.parse_args(argv)
     if args.aliasing:
         aliasing()
     elif args.harmonics:
         harmonics()
     else:
-        speed(args.seconds, args.repeats)
+        unknown = set(args.stages or ()) - {n for n, _ in SATURATORS}
+        if unknown:
+            ap.error(f"unknown stage(s) {sorted(unknown)}; choose from {[n for n, _ in SATURATORS]}")
+        speed(args.seconds, args.repeats, args.stages, tuple(args.factors))
 
 
 if __name__ == "__main__":

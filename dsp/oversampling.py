@@ -208,19 +208,31 @@ def _even_branch(src, K, h, acc, n):
 
     ``h`` holds the first K of the symmetric taps (h_e[k] = h_e[2K-1-k],
     linear phase), so each tap multiplies a pair of samples. The loop runs
-    over outputs inside a loop over taps (an axpy per tap over slices, which
-    LLVM vectorises); the summation order of every output is the plain
-    k = 0..K-1 order wherever a block starts, so chunking never changes a bit.
+    over outputs inside a loop over pairs of taps (an axpy per two taps over
+    slices, which LLVM vectorises; two taps per pass over ``acc`` save a load
+    and a store per tap); the summation order of every output is the same
+    fixed order wherever a block starts, so chunking never changes a bit.
     """
     H = 2 * K - 1
-    for j in range(n):
-        acc[j] = 0.0
-    for k in range(K):
-        hk = h[k]
-        a = src[H - k:H - k + n]
-        b = src[k:k + n]
+    k0 = K % 2
+    if k0:
+        hk = h[0]
+        a = src[H:H + n]
+        b = src[0:n]
         for j in range(n):
-            acc[j] += hk * (a[j] + b[j])
+            acc[j] = hk * (a[j] + b[j])
+    else:
+        for j in range(n):
+            acc[j] = 0.0
+    for k in range(k0, K, 2):
+        h0 = h[k]
+        h1 = h[k + 1]
+        a0 = src[H - k:H - k + n]
+        b0 = src[k:k + n]
+        a1 = src[H - k - 1:H - k - 1 + n]
+        b1 = src[k + 1:k + 1 + n]
+        for j in range(n):
+            acc[j] += h0 * (a0[j] + b0[j]) + h1 * (a1[j] + b1[j])
 
 
 @njit(cache=True, nogil=True)

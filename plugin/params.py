@@ -10,7 +10,9 @@ Scales
 ``"log"``     value = lo (hi/lo)**x                  (lo > 0; e.g. 20 Hz-20 kHz)
 ``"skew"``    value = lo + (hi - lo) x**(1/k), with k chosen so that ``centre``
               maps to x = 0.5 (JUCE's skew-around-centre)
-Choices, ints and bools map their index evenly onto 0-1.
+Choices, ints and bools map their index evenly onto 0-1; an int parameter
+with a ``values`` set (e.g. oversampling factors 1, 2, 4, 8, 16) accepts only
+those values and maps their index evenly onto 0-1.
 """
 from __future__ import annotations
 
@@ -53,6 +55,12 @@ class Param:
     kind : {"float", "int", "bool", "choice"}
     choices : tuple of str
         Allowed values for ``kind="choice"``.
+    values : tuple of int
+        For ``kind="int"`` only, optional: the allowed values (increasing,
+        inside ``[minimum, maximum]``). Validation accepts only these, the
+        error message lists them, and the normalised 0-1 mapping spreads
+        their *indices* evenly (``values[round(x * (n - 1))]``). Empty (the
+        default): every integer in the range, mapped linearly.
     automatable : bool
         Whether a curve may drive the parameter sample-accurately. Structural
         parameters (oversampling factor, band count, bit depth) are not.
@@ -71,6 +79,7 @@ class Param:
     choices: tuple = field(default_factory=tuple)
     automatable: bool = True
     doc: str = ""
+    values: tuple = field(default_factory=tuple)
 
     def __post_init__(self):
         if self.kind not in _KINDS:
@@ -79,6 +88,16 @@ class Param:
             raise ValueError(f"Param {self.name}: scale must be one of {_SCALES}")
         if self.kind == "choice" and not self.choices:
             raise ValueError(f"Param {self.name}: a choice parameter needs choices")
+        if self.values:
+            vals = tuple(self.values)
+            if self.kind != "int":
+                raise ValueError(f"Param {self.name}: values are for kind='int' parameters only")
+            if not all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in vals):
+                raise ValueError(f"Param {self.name}: values must be integers; got {vals!r}")
+            if list(vals) != sorted(set(vals)) or vals[0] < self.minimum or vals[-1] > self.maximum:
+                raise ValueError(f"Param {self.name}: values must be distinct, increasing and inside "
+                                 f"[{_fmt(self.minimum)}, {_fmt(self.maximum)}]; got {vals!r}")
+            object.__setattr__(self, "values", tuple(int(v) for v in vals))
         if self.kind in ("bool", "choice", "int") and self.automatable:
             object.__setattr__(self, "automatable", False)
         if self.scale == "log" and self.minimum <= 0:
@@ -95,6 +114,8 @@ class Param:
     def range_text(self) -> str:
         if self.kind == "choice":
             return "one of " + ", ".join(repr(c) for c in self.choices)
+        if self.values:
+            return "one of " + ", ".join(str(v) for v in self.values)
         if self.kind == "bool":
             return "True or False"
         unit = f" {self.unit}" if self.unit else ""
@@ -122,7 +143,7 @@ class Param:
         if not math.isfinite(v) or v < self.minimum or v > self.maximum:
             raise self._error(value, owner)
         if self.kind == "int":
-            if v != round(v):
+            if v != round(v) or (self.values and int(round(v)) not in self.values):
                 raise self._error(value, owner)
             return int(round(v))
         return v
@@ -141,6 +162,9 @@ class Param:
             return self.choices.index(value) / (n - 1) if n > 1 else 0.0
         if self.kind == "bool":
             return 1.0 if value else 0.0
+        if self.values:
+            n = len(self.values)
+            return self.values.index(value) / (n - 1) if n > 1 else 0.0
         lo, hi = float(self.minimum), float(self.maximum)
         if hi == lo:
             return 0.0
@@ -160,6 +184,8 @@ class Param:
             return self.choices[int(round(x * (n - 1)))]
         if self.kind == "bool":
             return x >= 0.5
+        if self.values:
+            return self.values[int(round(x * (len(self.values) - 1)))]
         lo, hi = float(self.minimum), float(self.maximum)
         if self.kind == "int":
             return int(round(lo + x * (hi - lo)))
@@ -200,6 +226,8 @@ class Param:
             d.update(minimum=self.minimum, maximum=self.maximum, scale=self.scale)
             if self.scale == "skew":
                 d["centre"] = self.centre
+            if self.values:
+                d["values"] = list(self.values)
         return d
 
 

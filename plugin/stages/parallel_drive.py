@@ -25,7 +25,7 @@ from neuromaster.dsp.saturation import tanh_drive_residual
 
 from ..params import Param
 from ..processor import CONTROL_INTERVAL
-from .softclipper import OversampledProcessor, oversampling_param
+from ._oversampled import OversampledProcessor, oversampling_param
 
 _Q = 1.0 / np.sqrt(2.0)  # Butterworth sections
 

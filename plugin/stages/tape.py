@@ -38,18 +38,22 @@ import numpy as np
 
 from neuromaster.dsp.biquad import sos_filter, sos_state
 from neuromaster.dsp.delay import delay, delay_state
-from neuromaster.dsp.hysteresis import _field_kernel, ja_state, langevin_table
+from neuromaster.dsp.hysteresis import _field_kernel, ja_state
 from neuromaster.dsp.tape import (
     SPEEDS_IPS, gaussian_noise, playback_sos, wow_flutter, wow_flutter_delay_samples, wow_flutter_state,
 )
 
 from ..params import Param, boolean, choice
-from .softclipper import OversampledProcessor, _as_ctrl, oversampling_param
+from ._oversampled import OversampledProcessor, as_ctrl, oversampling_param
 
 
 class TapeSaturator(OversampledProcessor):
     """Tape saturation with a hysteresis core, head bump and HF loss per speed,
     optional wow/flutter and hiss.
+
+    The core is one serial recursion per channel; the channels of a block run
+    in parallel threads unless ``channel_threads`` is set to False (the output
+    is the same either way; see :class:`OversampledProcessor`).
 
     Parameters
     ----------
@@ -147,8 +151,14 @@ class TapeSaturator(OversampledProcessor):
         k, c = self.ja_parameters(self._os_control("bias", n))
         out = np.empty_like(v)
         if v.shape[1]:
-            _field_kernel(v, _as_ctrl(self.H_SCALE), _as_ctrl(3.0 / self.H_SCALE), _as_ctrl(1.0 / k),
-                          _as_ctrl(c), _as_ctrl(self.ALPHA), langevin_table(), self._core_state, out, True)
+            ctrl = (as_ctrl(self.H_SCALE), as_ctrl(3.0 / self.H_SCALE), as_ctrl(1.0 / k), as_ctrl(c),
+                    as_ctrl(self.ALPHA))
+            state = self._core_state
+
+            def kernel(lo, hi):  # one serial J-A recursion per channel: channels may run in parallel
+                _field_kernel(v[lo:hi], *ctrl, state[lo:hi], out[lo:hi], True)
+
+            self._run_channels(kernel, v.shape[1])
         return out
 
     def _post(self, d, n):

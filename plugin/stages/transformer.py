@@ -14,7 +14,7 @@ level: low frequencies saturate first, by the structure of the circuit, not
 by a filter. The output is the flux's time derivative, so it carries no DC.
 
 The stage runs the core at ``oversampling`` times the rate in the residual
-form of :class:`~neuromaster.stages.softclipper.OversampledProcessor`: only
+form of :class:`~neuromaster.stages._oversampled.OversampledProcessor`: only
 ``-r H`` (the drop) passes the oversampling filters; the rest of the output
 is the latency-aligned input itself, so ``mix = 0`` is an exact null and the
 small-signal gain is 0 dB by construction (measured in
@@ -42,12 +42,12 @@ import math
 
 import numpy as np
 
-from neuromaster.dsp.biquad import first_order, sos_filter, sos_state
+from neuromaster.dsp.biquad import first_order
 from neuromaster.dsp.delay import delay, delay_state
-from neuromaster.dsp.hysteresis import _transformer_kernel, langevin_table, transformer_state
+from neuromaster.dsp.hysteresis import _coupling_kernel, _transformer_kernel, transformer_state
 
 from ..params import Param
-from .softclipper import OversampledProcessor, _as_ctrl, oversampling_param
+from ._oversampled import OversampledProcessor, as_ctrl, oversampling_param
 
 
 def _rho(saturation):
@@ -64,6 +64,10 @@ def _c(core_loss):
 
 class TransformerSaturator(OversampledProcessor):
     """Jiles-Atherton transformer saturation: low frequencies saturate first.
+
+    The core is one serial recursion per channel; the channels of a block run
+    in parallel threads unless ``channel_threads`` is set to False (the output
+    is the same either way; see :class:`OversampledProcessor`).
 
     Parameters
     ----------
@@ -132,21 +136,24 @@ class TransformerSaturator(OversampledProcessor):
 
     # ---------------------------------------------------------- lifecycle
     def _prepare_stage(self):
-        self._hp_sos = first_order("highpass", self.COUPLING_HZ, self.sample_rate).reshape(1, 6)
+        b0, b1, _b2, _a0, a1, _a2 = first_order("highpass", self.COUPLING_HZ, self.sample_rate)
+        self._hp_coef = (float(b0), float(b1), float(a1))
 
     def _reset_stage(self):
         C = self.num_channels
         self._core_state = transformer_state(C)
-        self._hp_state = sos_state(C, 1)
+        self._hp_state = np.zeros(C)
         self._hp_line = delay_state(C, self._design.latency_samples)
         self._hp_diff = None
 
     # --------------------------------------------------------- processing
     def _drive_input(self, x):
-        xh, self._hp_state = sos_filter(x, self._hp_sos, self._hp_state)
-        self._hp_diff = xh - x
-        g = 10.0 ** (np.asarray(self._control("drive_db", x.shape[1])) / 20.0)
-        return xh * g
+        # the coupling capacitor (1 Hz first-order high-pass) and the drive, in one pass
+        g = as_ctrl(10.0 ** (np.asarray(self._control("drive_db", x.shape[1])) / 20.0))
+        xg = np.empty_like(x)
+        self._hp_diff = np.empty_like(x)
+        _coupling_kernel(x, *self._hp_coef, g, self._hp_state, xg, self._hp_diff)
+        return xg
 
     def _residual(self, v, n):
         sat = self._os_control("saturation", n)
@@ -154,13 +161,18 @@ class TransformerSaturator(OversampledProcessor):
         loss = self._os_control("core_loss", n)
         rho = _rho(sat)
         c = _c(loss)
-        r = self.source_resistance(rho, c)
         out = np.empty_like(v)
-        dummy = np.empty((1, 1))
         if v.shape[1]:
             beta = 0.5 * self.flux_rate() / (self.sample_rate * self._design.factor)
-            _transformer_kernel(v, beta, _as_ctrl(r), _as_ctrl(1.0 / rho), _as_ctrl(1.0 / _k(hys)), _as_ctrl(c),
-                                _as_ctrl(self.ALPHA), langevin_table(), self._core_state, out, False, dummy, dummy)
+            ctrl = (as_ctrl(self.source_resistance(rho, c)), as_ctrl(1.0 / rho), as_ctrl(1.0 / _k(hys)), as_ctrl(c),
+                    as_ctrl(self.ALPHA))
+            dummy = np.empty((1, 1))
+            state = self._core_state
+
+            def kernel(lo, hi):  # one serial J-A recursion per channel: channels may run in parallel
+                _transformer_kernel(v[lo:hi], beta, *ctrl, state[lo:hi], out[lo:hi], False, dummy, dummy)
+
+            self._run_channels(kernel, v.shape[1])
         return out
 
     def _post(self, d, n):

@@ -28,7 +28,7 @@ from neuromaster.dsp.saturation import KOREN_TUBES, _triode_residual_kernel, tri
 
 from ..errors import ParameterError
 from ..params import Param
-from .softclipper import OversampledProcessor, _as_ctrl, oversampling_param
+from ._oversampled import OversampledProcessor, as_ctrl, oversampling_param
 
 
 class TubeSaturator(OversampledProcessor):
@@ -93,8 +93,8 @@ class TubeSaturator(OversampledProcessor):
         self._dc_state = sos_state(self.num_channels, 1)
 
     def _residual(self, v, n):
-        bias = _as_ctrl(self._os_control("bias_v", n))
-        gain = _as_ctrl(10.0 ** (np.asarray(self._os_control("drive_db", n)) / 20.0))
+        bias = as_ctrl(self._os_control("bias_v", n))
+        gain = as_ctrl(10.0 ** (np.asarray(self._os_control("drive_db", n)) / 20.0))
         t = self._table
         r = np.empty_like(v)
         _triode_residual_kernel(v, bias, gain, t.vg_lo, t.inv_step, t.ep, t.slope, t.coef, *t.params, r)
