@@ -11,8 +11,6 @@ import numpy as np
 
 from neuromaster.dsp import limiter as lim
 
-from ..automation import is_curve_value
-from ..errors import ParameterError
 from ..params import Param, boolean, choice
 from ..processor import Processor
 
@@ -99,7 +97,8 @@ class TruePeakLimiter(Processor):
         choice("attack_shape", lim.ATTACK_SHAPES[::-1], "s_curve",
                doc="gain ramp: s_curve (two moving averages) or linear (one)"),
         Param("stereo_link", 0.0, 1.0, 1.0, doc="0 = channels independent, 1 = all take the deepest reduction"),
-        Param("oversampling", 4, 16, 8, kind="int", doc="true-peak detection resolution: 4, 8 or 16 times the rate"),
+        Param("oversampling", 4, 16, 8, kind="int", values=lim.OVERSAMPLING_FACTORS,
+              doc="true-peak detection resolution: 4, 8 or 16 times the rate"),
     )
     STRUCTURAL = frozenset({"lookahead_ms", "attack_shape", "oversampling"})
     SUPPORTED_CHANNELS = tuple(range(1, 9))
@@ -108,31 +107,6 @@ class TruePeakLimiter(Processor):
         self._design = None
         self._state = None
         super().__init__(**parameters)
-
-    # ------------------------------------------------------------ parameters
-    def set_parameter(self, name: str, value) -> None:
-        if name == "oversampling" and not is_curve_value(value):
-            v = self._param(name).validate(value, type(self).__name__)
-            if v not in lim.OVERSAMPLING_FACTORS:
-                raise ParameterError(f"{type(self).__name__}.oversampling must be one of "
-                                     f"{', '.join(map(str, lim.OVERSAMPLING_FACTORS))}; got {value!r}")
-        super().set_parameter(name, value)
-
-    def get_normalized(self, name: str) -> float:
-        """As :meth:`Processor.get_normalized`; ``oversampling`` maps 4, 8, 16 onto 0, 0.5, 1."""
-        if name == "oversampling":
-            return (math.log2(self.oversampling) - 2.0) / 2.0
-        return super().get_normalized(name)
-
-    def set_normalized(self, name: str, x: float) -> None:
-        """As :meth:`Processor.set_normalized`; ``oversampling`` takes ``2**(2 + round(2 x))``."""
-        if name == "oversampling":
-            x = float(x)
-            if not math.isfinite(x) or not 0.0 <= x <= 1.0:
-                raise ParameterError(f"normalised value for oversampling must be in [0, 1]; got {x!r}")
-            self.set_parameter(name, 2 ** (2 + int(round(2 * x))))
-            return
-        super().set_normalized(name, x)
 
     # ------------------------------------------------------------- lifecycle
     def _design_for(self, sample_rate: float) -> lim.LimiterDesign:
