@@ -117,25 +117,28 @@ def sos_response(sos: np.ndarray, frequency_hz, sample_rate: float) -> np.ndarra
 # -------------------------------------------------------------------- kernels
 @njit(cache=True, nogil=True)
 def _sos_kernel(x, sos, z, y):
-    """TDF-II cascade. x, y: (C, N); sos: (S, 6); z: (C, S, 2) updated in place."""
+    """TDF-II cascade. x, y: (C, N); sos: (S, 6); z: (C, S, 2) updated in place.
+
+    Sections outer, samples inner, state in locals: each section runs over
+    the whole block (the first reads ``x``, the others ``y`` in place).
+    """
     C, N = x.shape
     S = sos.shape[0]
     for c in range(C):
-        for i in range(N):
-            v = x[c, i]
-            for s in range(S):
-                b0 = sos[s, 0]
-                out = b0 * v + z[c, s, 0]
-                z[c, s, 0] = sos[s, 1] * v - sos[s, 4] * out + z[c, s, 1]
-                z[c, s, 1] = sos[s, 2] * v - sos[s, 5] * out
-                v = out
-            y[c, i] = v
-    # flush denormals out of the recursive state
-    for c in range(C):
         for s in range(S):
-            for k in range(2):
-                if abs(z[c, s, k]) < 1e-300:
-                    z[c, s, k] = 0.0
+            b0, b1, b2, a1, a2 = sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 4], sos[s, 5]
+            z0, z1 = z[c, s, 0], z[c, s, 1]
+            src = x[c] if s == 0 else y[c]
+            dst = y[c]
+            for i in range(N):
+                v = src[i]
+                out = b0 * v + z0
+                z0 = b1 * v - a1 * out + z1
+                z1 = b2 * v - a2 * out
+                dst[i] = out
+            # flush denormals out of the recursive state
+            z[c, s, 0] = z0 if abs(z0) >= 1e-300 else 0.0
+            z[c, s, 1] = z1 if abs(z1) >= 1e-300 else 0.0
 
 
 @njit(cache=True, nogil=True)
@@ -149,20 +152,19 @@ def _sos_blocks_kernel(x, sos_blocks, z, y, position, interval):
     S = sos_blocks.shape[1]
     first = position // interval
     for c in range(C):
-        for i in range(N):
-            k = (position + i) // interval - first
-            v = x[c, i]
-            for s in range(S):
-                out = sos_blocks[k, s, 0] * v + z[c, s, 0]
-                z[c, s, 0] = sos_blocks[k, s, 1] * v - sos_blocks[k, s, 4] * out + z[c, s, 1]
-                z[c, s, 1] = sos_blocks[k, s, 2] * v - sos_blocks[k, s, 5] * out
-                v = out
-            y[c, i] = v
-    for c in range(C):
         for s in range(S):
-            for k in range(2):
-                if abs(z[c, s, k]) < 1e-300:
-                    z[c, s, k] = 0.0
+            z0, z1 = z[c, s, 0], z[c, s, 1]
+            src = x[c] if s == 0 else y[c]
+            dst = y[c]
+            for i in range(N):
+                k = (position + i) // interval - first
+                v = src[i]
+                out = sos_blocks[k, s, 0] * v + z0
+                z0 = sos_blocks[k, s, 1] * v - sos_blocks[k, s, 4] * out + z1
+                z1 = sos_blocks[k, s, 2] * v - sos_blocks[k, s, 5] * out
+                dst[i] = out
+            z[c, s, 0] = z0 if abs(z0) >= 1e-300 else 0.0
+            z[c, s, 1] = z1 if abs(z1) >= 1e-300 else 0.0
 
 
 def sos_state(channels: int, sections: int) -> np.ndarray:
