@@ -63,8 +63,9 @@ def _setup():
         context[f"dither.{p.name}"] = {"dither.bypass": False}
     for k in list(exempt):
         if k.startswith("dynamic_eq.") and k.endswith("_detector"):
-            exempt[k] = ("MasteringChain takes no sidechain, so an external detector raises instead of "
-                         "changing the output (test_dynamic_eq.py covers the detector)")
+            exempt[k] = ("MasteringChain takes no sidechain, so it refuses 'external' when it is set and "
+                         "'internal' is the only value it accepts (test_chain_constraints.py checks the "
+                         "refusal; test_dynamic_eq.py covers the detector)")
     return params, changes, context, exempt
 
 

@@ -5,11 +5,9 @@ import os
 import sys
 import pathlib
 
-# DawDreamer's LLVM must be loaded before numba's (DESIGN.md, "Host bridge").
-try:  # pragma: no cover - import order only
-    import dawdreamer  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
+# DawDreamer's LLVM must be loaded before numba's (DESIGN.md, "Host bridge"). It is a required
+# dependency: a missing or broken install fails the whole run here, not test by test.
+import dawdreamer  # noqa: F401
 
 import numpy as np
 import pytest

@@ -58,3 +58,99 @@ def test_block_kernel_with_constant_blocks_equals_static(rng):
     nb = (pos + 1000 - 1) // interval - pos // interval + 1
     yb, _ = bq.sos_filter_blocks(x, np.broadcast_to(sos, (nb, 1, 6)), bq.sos_state(1, 1), pos, interval)
     np.testing.assert_array_equal(y, yb)
+
+
+# ------------------------------------------------------ independent reference
+# The RBJ cookbook defines every design as an analogue prototype H(s) (s normalised so that the
+# design frequency is 1 rad/s) taken to z by the bilinear transform pre-warped at f0. The
+# reference below builds exactly that from the prototypes written out here and scipy's own
+# lp2lp + bilinear (not from neuromaster's design code), so a design error shows up as a
+# disagreement over the whole frequency axis, not only at DC, f0 and Nyquist.
+PROTOTYPE_KINDS = ("peak", "low_shelf", "high_shelf", "lowpass", "highpass", "bandpass", "notch", "allpass")
+
+
+def analog_prototype(kind: str, gain_db: float, q: float):
+    """RBJ cookbook analogue prototype ``(b, a)`` in s (highest power first), design frequency 1 rad/s."""
+    A = 10.0 ** (gain_db / 40.0)
+    if kind == "peak":          # H(s) = (s^2 + s (A/Q) + 1) / (s^2 + s / (A Q) + 1)
+        return [1.0, A / q, 1.0], [1.0, 1.0 / (A * q), 1.0]
+    if kind == "low_shelf":     # H(s) = A (s^2 + (sqrt(A)/Q) s + A) / (A s^2 + (sqrt(A)/Q) s + 1)
+        return [A, A * np.sqrt(A) / q, A * A], [A, np.sqrt(A) / q, 1.0]
+    if kind == "high_shelf":    # H(s) = A (A s^2 + (sqrt(A)/Q) s + 1) / (s^2 + (sqrt(A)/Q) s + A)
+        return [A * A, A * np.sqrt(A) / q, A], [1.0, np.sqrt(A) / q, A]
+    den = [1.0, 1.0 / q, 1.0]
+    num = {"lowpass": [0.0, 0.0, 1.0], "highpass": [1.0, 0.0, 0.0],
+           "bandpass": [0.0, 1.0 / q, 0.0],           # constant 0 dB peak gain
+           "notch": [1.0, 0.0, 1.0], "allpass": [1.0, -1.0 / q, 1.0]}[kind]
+    return num, den
+
+
+def butterworth_prototype(order: int, q: float, highpass: bool):
+    """Analogue Butterworth of ``order`` at 1 rad/s from scipy's poles (``ss.butter(analog=True)``),
+    with the highest-Q pole pair's Q multiplied by ``q * sqrt(2)`` (neuromaster's documented
+    resonance control; ``q = 1/sqrt(2)`` leaves the Butterworth as it is)."""
+    _, poles, _ = ss.butter(order, 1.0, analog=True, output="zpk")
+    upper = sorted((p for p in poles if p.imag > 0), key=lambda p: -p.imag)   # highest Q first
+    den = np.array([1.0])
+    for i, p in enumerate(upper):
+        qk = 1.0 / (2.0 * -p.real)                 # |p| = 1: Q = 1 / (2 cos theta)
+        if i == 0:
+            qk *= q * np.sqrt(2.0)
+        den = np.polymul(den, [1.0, 1.0 / qk, 1.0])
+    num = np.zeros(order + 1)
+    if highpass:                                   # s -> 1/s: s^N / D(s), the same poles on |s| = 1
+        num[0] = 1.0
+    else:
+        num[-1] = 1.0
+    return num, den
+
+
+def prewarped_bilinear(b, a, f0_hz: float, sample_rate: float):
+    """Digital ``(bz, az)`` of the prototype scaled to the analogue frequency that the bilinear
+    transform maps exactly onto ``f0_hz`` (2 fs tan(pi f0 / fs))."""
+    wa = 2.0 * sample_rate * np.tan(np.pi * f0_hz / sample_rate)
+    b = np.trim_zeros(np.asarray(b, dtype=float), "f")     # leading zeros: scipy warns, the value is the same
+    bz, az = ss.bilinear(*ss.lp2lp(b, np.asarray(a, dtype=float), wa), fs=sample_rate)
+    return bz / az[0], az / az[0]
+
+
+def reference_response(b, a, f0_hz, frequency_hz, sample_rate):
+    """Complex response of the pre-warped bilinear image of the prototype ``(b, a)``, computed in
+    zero-pole form (scipy lp2lp_zpk, bilinear_zpk, freqz_zpk) so that high orders keep their deep
+    stop bands (a direct-form 8th-order polynomial near z = 1 would not)."""
+    wa = 2.0 * sample_rate * np.tan(np.pi * f0_hz / sample_rate)
+    z, p, k = ss.tf2zpk(np.trim_zeros(np.asarray(b, dtype=float), "f"), np.asarray(a, dtype=float))
+    z, p, k = ss.bilinear_zpk(*ss.lp2lp_zpk(z, p, k, wa), fs=sample_rate)
+    _, h = ss.freqz_zpk(z, p, k, worN=np.asarray(frequency_hz, dtype=float), fs=sample_rate)
+    return h
+
+
+@pytest.mark.parametrize("sample_rate", [22050, 44100, 48000, 96000, 192000])
+@pytest.mark.parametrize("kind", PROTOTYPE_KINDS)
+def test_rbj_designs_are_the_prewarped_bilinear_image_of_the_cookbook_prototypes(kind, sample_rate):
+    freqs = np.geomspace(1.0, 0.499 * sample_rate, 400)
+    worst = 0.0
+    for f0, g, q in ((40.0, 9.0, 0.4), (1000.0, -6.0, 1 / np.sqrt(2)), (0.3 * sample_rate, 12.0, 4.0)):
+        sos = bq.rbj(kind, f0, g, q, sample_rate)
+        bz, az = prewarped_bilinear(*analog_prototype(kind, g, q), f0, sample_rate)
+        np.testing.assert_allclose(sos[:3], bz, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(sos[3:], az, rtol=1e-9, atol=1e-12)
+        ours = bq.sos_response(sos, freqs, sample_rate)
+        ref = reference_response(*analog_prototype(kind, g, q), f0, freqs, sample_rate)
+        # complex agreement relative to the larger of the two (so a notch's zero is covered too)
+        err = np.abs(ours - ref) / np.maximum(np.abs(ref), 1e-3)
+        worst = max(worst, float(err.max()))
+        assert err.max() < 1e-7, f"{kind} f0={f0} g={g} q={q:.3f} at {sample_rate}: {err.max():.2e}"
+    print(f"\n  rbj {kind} @ {sample_rate}: worst relative deviation from the prototype's image {worst:.1e}", end="")
+
+
+@pytest.mark.parametrize("order", [2, 4, 8])
+def test_butterworth_sections_equal_scipys_analogue_butterworth_image(order):
+    sample_rate, f0 = 48000.0, 2500.0
+    freqs = np.geomspace(10.0, 0.49 * sample_rate, 300)
+    for hp in (False, True):
+        sos = np.vstack([bq.rbj("highpass" if hp else "lowpass", f0, 0, q, sample_rate)
+                         for q in bq.butterworth_qs(order)])
+        ref = reference_response(*butterworth_prototype(order, 1 / np.sqrt(2), hp), f0, freqs, sample_rate)
+        ours = bq.sos_response(sos, freqs, sample_rate)
+        assert np.max(np.abs(ours - ref)) < 1e-9

@@ -5,9 +5,19 @@ import pytest
 
 import neuromaster as nm
 from conftest import require_file
+from neuromaster.processor import Processor
 from test_processor import _LatencyFixture
 
 SR = 44100
+
+
+class _Inverter(Processor):
+    """Polarity inversion (gain -1), no latency: what a ``gains_db`` entry cannot express."""
+
+    PARAMETERS = ()
+
+    def _process_block(self, x, sidechain):
+        return -x
 
 
 def _music(rng, n=30000):
@@ -55,10 +65,30 @@ def test_mix_aligns_branches_before_summing(rng):
     y = mix(x, SR)
     ref = a.copy()(x, SR) + 10 ** (-2 / 20) * b.copy()(x, SR)
     np.testing.assert_allclose(y, ref, atol=2e-6)
-    # a branch identical to its neighbour but inverted nulls exactly when aligned
-    null = nm.Mix([_LatencyFixture(delay_samples=300), nm.Chain([nm.Gain(gain_db=0.0)])], gains_db=[0.0, 0.0])
-    inv = nm.Mix([_LatencyFixture(delay_samples=300), nm.Gain()], gains_db=[0.0, 0.0])
-    assert np.max(np.abs(null(x, SR) - 2 * x)) < 1e-6 and np.max(np.abs(inv(x, SR) - 2 * x)) < 1e-6
+    # two equal branches sum to twice the input when aligned
+    twice = nm.Mix([_LatencyFixture(delay_samples=300), nm.Chain([nm.Gain(gain_db=0.0)])], gains_db=[0.0, 0.0])
+    assert np.max(np.abs(twice(x, SR) - 2 * x)) < 1e-6
+
+
+@pytest.mark.parametrize("delay", [1, 300])
+def test_an_inverted_branch_nulls_its_delayed_twin(rng, delay):
+    """A branch identical to its neighbour but polarity-inverted (and without its latency) nulls
+    exactly only if Mix aligns the branches; one sample of misalignment leaves the full signal's
+    difference (checked on the misaligned sum itself, so the test can fail)."""
+    x = _music(rng, 12000)
+    mix = nm.Mix([_LatencyFixture(delay_samples=delay), _Inverter()], gains_db=[0.0, 0.0])
+    assert mix.reported_latency_samples == delay
+    assert np.max(np.abs(mix(x, SR))) < 1e-6                      # one-shot: nulls
+    mix.reset()
+    parts = [mix(x[:, a:a + 1000], SR, reset=False) for a in range(0, x.shape[1], 1000)]
+    assert np.max(np.abs(np.concatenate(parts, axis=1))) < 1e-6    # streaming: nulls too
+    # nested: the inverted path with a latency of its own still lines up
+    nested = nm.Mix([_LatencyFixture(delay_samples=delay + 40),
+                     nm.Chain([_Inverter(), _LatencyFixture(delay_samples=40)])])
+    assert np.max(np.abs(nested(x, SR))) < 1e-6
+    # what a misaligned Mix would give: far from a null
+    misaligned = x[:, :-1] - x[:, 1:]
+    assert np.max(np.abs(misaligned)) > 0.1
 
 
 def test_chain_list_interface_and_nesting(rng):

@@ -33,10 +33,15 @@ def test_dc_step_on_music_is_removed_below_minus_90_dbfs(sample_rate, cutoff):
     residual_db = _db(np.mean((y - y_music)[:, last], axis=1)).max()
     # and the mean of the whole output over the last second moves by no more than that
     shift_db = _db(np.mean(y[:, last], axis=1) - np.mean(y_music[:, last], axis=1)).max()
-    print(f"\nDCBlocker {cutoff:g} Hz @ {sample_rate:g}: -6 dBFS DC step -> residual mean over the last second "
-          f"{residual_db:.1f} dBFS")
+    # the bar is on the residual itself, not only its average: every sample of the last second.
+    # Measured: -101.6 dBFS at 1 Hz (the step's own exponential tail 2.5 s after it, the same at
+    # every rate), -150 to -163 dBFS at 5 and 10 Hz (float32 rounding of the two outputs).
+    peak_db = _db(np.max(np.abs((y - y_music)[:, last])))
+    print(f"\nDCBlocker {cutoff:g} Hz @ {sample_rate:g}: -6 dBFS DC step -> residual over the last second: "
+          f"mean {residual_db:.1f} dBFS, max |.| {peak_db:.1f} dBFS")
     assert residual_db < -90.0
     assert shift_db < -90.0
+    assert peak_db < -90.0
     assert np.max(np.abs(y)) < np.max(np.abs(music + step))  # the step's transient stays bounded
 
 

@@ -11,6 +11,7 @@ import neuromaster as nm
 from neuromaster.dsp import biquad as bq
 from neuromaster.dsp import eq as eqdsp
 from neuromaster.processor import CONTROL_INTERVAL
+from test_biquad import analog_prototype, butterworth_prototype, reference_response
 
 RATES = (22050.0, 44100.0, 48000.0, 88200.0, 96000.0, 192000.0)
 BUTTERWORTH_Q = 1 / np.sqrt(2)
@@ -52,11 +53,22 @@ def _response_from_ir(h, frequency_hz, sample_rate):
     return out
 
 
-def _measure(proc, sos, freqs, sample_rate):
-    n = _ir_length(sos, sample_rate)
+def _ir_length_from_prototype(a, f0, sample_rate, floor=1e-13):
+    """Like :func:`_ir_length` for an analogue prototype denominator ``a`` (s at 1 rad/s): its poles
+    (well conditioned in s) scaled to f0 and mapped by the pre-warped bilinear transform."""
+    s = np.roots(a) * 2.0 * sample_rate * np.tan(np.pi * f0 / sample_rate)
+    r = np.max(np.abs((1 + s / (2 * sample_rate)) / (1 - s / (2 * sample_rate))))
+    return int(min(np.log(floor) / np.log(r), 4 * sample_rate)) + 64
+
+
+def _impulse_response(proc, n, sample_rate):
     x = np.zeros(n)
     x[0] = 1.0
-    h = proc(x, sample_rate).astype(np.float64)
+    return proc(x, sample_rate).astype(np.float64)
+
+
+def _measure(proc, sos, freqs, sample_rate):
+    h = _impulse_response(proc, _ir_length(sos, sample_rate), sample_rate)
     return _response_from_ir(h, freqs, sample_rate)
 
 
@@ -79,6 +91,72 @@ def test_processor_magnitude_matches_closed_form(sample_rate):
         assert np.all(np.abs(measured[~ok] - analytic[~ok]) < 1e-5)
     print(f"\nParametricEQ magnitude vs closed form at {sample_rate:g} Hz: worst {worst:.2e} dB "
           f"({len(BAND_SETS)} bands x {len(freqs)} frequencies)")
+
+
+def _prototype_for_band(band_type, g, q, slope):
+    """The band's analogue prototype (s normalised to its frequency), written out in test_biquad.py
+    from the RBJ cookbook and scipy's analogue Butterworth: independent of neuromaster's design code."""
+    if band_type == "bell":
+        return analog_prototype("peak", g, q)
+    if band_type in ("low_shelf", "high_shelf", "notch"):
+        return analog_prototype(band_type, g, q)
+    if band_type == "tilt":           # a high shelf of the full gain, moved down by half of it
+        b, a = analog_prototype("high_shelf", g, q)
+        return np.asarray(b) * 10 ** (-g / 40), a
+    return butterworth_prototype(slope // 6, q, band_type == "highpass")
+
+
+@pytest.mark.parametrize("sample_rate", RATES)
+def test_processor_matches_the_prewarped_bilinear_image_of_the_analogue_prototypes(sample_rate):
+    """Independent reference (not ``band_sections``): the cookbook's analogue prototypes through a
+    bilinear transform pre-warped so that f0 maps exactly (scipy lp2lp + bilinear + freqz), against
+    the processor's measured impulse response, 0.01 dB over 20 Hz-0.45 fs."""
+    freqs = np.geomspace(20.0, 0.45 * sample_rate, 64)
+    worst = 0.0
+    for band_type, f0, g, q, slope in BAND_SETS:
+        b, a = _prototype_for_band(band_type, g, q, slope)
+        ref = reference_response(b, a, f0, freqs, sample_rate)
+        n = _ir_length_from_prototype(a, f0, sample_rate)
+        h = _impulse_response(_eq(band_type, f0, g, q, slope), n, sample_rate)
+        measured = _response_from_ir(h, freqs, sample_rate)
+        mag = 20 * np.log10(np.abs(ref))
+        ok = mag > -60.0  # deep stop bands: float32 output noise dominates the dB figure
+        err_db = np.abs(20 * np.log10(np.abs(measured[ok])) - mag[ok])
+        worst = max(worst, err_db.max())
+        assert err_db.max() < 0.01, f"{band_type} {f0} Hz at {sample_rate} Hz: {err_db.max():.4f} dB off the prototype"
+        assert np.all(np.abs(measured[~ok] - ref[~ok]) < 1e-5)
+    print(f"\nParametricEQ vs analogue prototypes (pre-warped bilinear) at {sample_rate:g} Hz: worst {worst:.2e} dB")
+
+
+@pytest.mark.parametrize("sample_rate", [44100.0, 48000.0, 96000.0])
+@pytest.mark.parametrize("band_type,f0,g,q", [("bell", 100.0, 6.0, 0.7), ("bell", 1000.0, -9.0, 2.0),
+                                              ("bell", 8000.0, 12.0, 1.0), ("bell", 3000.0, 3.0, 6.0),
+                                              ("notch", 2000.0, 0.0, 1.5)])
+def test_bandwidth_matches_q_as_the_cookbook_defines_it(sample_rate, band_type, f0, g, q):
+    """RBJ: a bell's bandwidth is measured between its half-gain (g/2 dB) points, a notch's between
+    its -3 dB points, and 1/Q = 2 sinh(ln 2 / 2 * BW) on the analogue prototype. Measured on the
+    processor and mapped back through the bilinear warping (tan(pi f / fs) / tan(pi f0 / fs)), the
+    edges sit symmetrically around f0 (geometric mean) with exactly that bandwidth in octaves."""
+    from scipy.optimize import brentq
+    proc = _eq(band_type, f0, g, q, 12)
+    sos = eqdsp.band_sections(band_type, f0, g, q, 12, sample_rate)
+    h = _impulse_response(proc, _ir_length(sos, sample_rate), sample_rate)
+    level = g / 2 if band_type == "bell" else -10 * np.log10(2)
+
+    def excess_db(f):
+        return 20 * np.log10(np.abs(_response_from_ir(h, [f], sample_rate)[0])) - level
+
+    lo = brentq(excess_db, f0 / 64, f0, xtol=1e-9 * f0)
+    hi = brentq(excess_db, f0, min(0.4999 * sample_rate, f0 * 64), xtol=1e-9 * f0)
+    warp = np.tan(np.pi * np.array([lo, hi]) / sample_rate) / np.tan(np.pi * f0 / sample_rate)
+    bw_oct = np.log2(warp[1] / warp[0])
+    expect = 2 / np.log(2) * np.arcsinh(1 / (2 * q))
+    print(f"\n  {band_type} {f0:g} Hz Q {q:g} @ {sample_rate:g}: edges {lo:.2f}-{hi:.2f} Hz, analogue BW "
+          f"{bw_oct:.5f} oct (RBJ {expect:.5f}), digital {np.log2(hi / lo):.5f} oct", end="")
+    assert bw_oct == pytest.approx(expect, abs=2e-5)
+    assert warp[0] * warp[1] == pytest.approx(1.0, abs=2e-5)      # centred on f0 in the analogue domain
+    if f0 <= 1000.0:   # where warping is negligible, the digital bandwidth itself is the cookbook's
+        assert np.log2(hi / lo) == pytest.approx(expect, rel=0.01)
 
 
 @pytest.mark.parametrize("sample_rate", RATES)

@@ -345,12 +345,52 @@ def test_relative_gate_excludes_quiet_passage():
 GENRES = ("pop", "edm", "jazz", "classical", "metal")
 
 
+def _lra_like_libebur128(short_term_lufs, tick, n_frames, sample_rate):
+    """LRA from our per-tick short-term series sampled as libebur128 (1.2.x) does: one 3 s window
+    ending at every whole second from 3 s on, gates on energy (-70 LUFS, then 1/100 of the mean),
+    nearest rank ``(n - 1) p + 0.5`` truncated."""
+    ends = np.arange(3 * sample_rate, n_frames + 1, sample_rate)
+    st = np.asarray(short_term_lufs)[ends // tick - 1]
+    e = 10 ** ((st + 0.691) / 10)
+    e = np.sort(e[e >= 10 ** ((-70 + 0.691) / 10)])
+    e = e[e >= e.mean() * 0.01]
+    n = e.size
+    return 10 * math.log10(e[int((n - 1) * 0.95 + 0.5)] / e[int((n - 1) * 0.1 + 0.5)])
+
+
+def _lra_like_pyloudnorm(x, sample_rate):
+    """LRA from our short-term values sampled as pyloudnorm (0.1.x) does: 1.5 s of silence
+    appended, 3 s windows every 0.09 s (block count ``round((T - 3) / 0.09) + 1``, the last one
+    running past the end over zeros), gates in LUFS, numpy's linear-interpolated percentiles."""
+    pad = np.concatenate([x, np.zeros((x.shape[0], int(1.5 * sample_rate)))], axis=1)
+    n_blocks = int(np.round((pad.shape[1] / sample_rate - 3.0) / 0.09)) + 1
+    hop, width = int(round(0.09 * sample_rate)), 3 * sample_rate
+    longer = np.concatenate([pad, np.zeros((x.shape[0], n_blocks * hop + width - pad.shape[1]))], axis=1)
+    r = analyze(longer, sample_rate, true_peak="off")
+    tick = tick_layout(sample_rate)[0]
+    st = np.asarray(r["short_term_lufs"])[(np.arange(n_blocks) * hop + width) // tick - 1]
+    st = st[st >= -70.0]
+    st = st[st >= 10 * np.log10(np.mean(10 ** (st / 10))) - 20.0]
+    return float(np.percentile(st, 95) - np.percentile(st, 10))
+
+
+#: Our LRA (Tech 3342 with short-term values every 100 ms, nearest rank) against the libraries'
+#: own LRA. Both are Tech 3342 but sample the 3 s windows differently (libebur128 every 1 s;
+#: pyloudnorm every 0.09 s over the signal plus 1.5 s of appended silence, with interpolated
+#: percentiles), which moves the 10th percentile of quiet, wide-ranging material. Measured on
+#: these signals: up to 0.57 LU (classical, libebur128) and 0.56 LU (classical, pyloudnorm);
+#: Tech 3342 itself allows +-1 LU. The sampling is the only difference: resampled the libraries'
+#: way, our short-term values give their LRA within LRA_EMULATION_LU (measured < 1e-4 LU).
+LRA_LIBRARY_LU = 0.75
+LRA_EMULATION_LU = 0.01
+
+
 @pytest.mark.parametrize("sample_rate", RATES)
 @pytest.mark.parametrize("genre", GENRES)
 def test_agrees_with_libebur128_and_pyloudnorm(genre, sample_rate):
     """Integrated loudness within 0.05 LU of libebur128 (pyebur128) and of pyloudnorm with its
-    BS.1770-exact ("DeMan") filter, on 30 s of generated music; LRA within Tech 3342's +-1 LU of
-    both (they sample the 3 s windows differently: libebur128 every 1 s, pyloudnorm every 0.09 s)."""
+    BS.1770-exact ("DeMan") filter, on 30 s of generated music. LRA: see LRA_LIBRARY_LU (within
+    0.75 LU of both, Tech 3342 allows 1 LU) and, sampled each library's way, within 0.01 LU."""
     import pyebur128  # test dependency (extra "test"): a missing install must fail, not skip
     import pyloudnorm
     from neuromaster.demo import make_mix
@@ -375,6 +415,11 @@ def test_agrees_with_libebur128_and_pyloudnorm(genre, sample_rate):
           f"TP {ours['true_peak_dbtp']:.3f} / {eb_tp:.3f}", end="")
     assert ours["integrated_lufs"] == pytest.approx(eb_i, abs=0.05)
     assert ours["integrated_lufs"] == pytest.approx(pl_i, abs=0.05)
-    assert ours["loudness_range_lu"] == pytest.approx(eb_lra, abs=1.0)
-    assert ours["loudness_range_lu"] == pytest.approx(pl_lra, abs=1.0)
+    assert ours["loudness_range_lu"] == pytest.approx(eb_lra, abs=LRA_LIBRARY_LU)
+    assert ours["loudness_range_lu"] == pytest.approx(pl_lra, abs=LRA_LIBRARY_LU)
+    eb_like = _lra_like_libebur128(ours["short_term_lufs"], tick_layout(sample_rate)[0], x.shape[1], sample_rate)
+    pl_like = _lra_like_pyloudnorm(x, sample_rate)
+    print(f"; LRA sampled like libebur128 {eb_like - eb_lra:+.5f}, like pyloudnorm {pl_like - pl_lra:+.5f}", end="")
+    assert eb_like == pytest.approx(eb_lra, abs=LRA_EMULATION_LU)
+    assert pl_like == pytest.approx(pl_lra, abs=LRA_EMULATION_LU)
     assert ours["true_peak_dbtp"] == pytest.approx(eb_tp, abs=0.2)

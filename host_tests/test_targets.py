@@ -105,14 +105,34 @@ def test_the_gain_range_bounds_the_loop():
 
 
 def test_dc_is_removed():
+    """A -26 dBFS DC offset through the master.
+
+    Direct: the output's mean over the last second is below -80 dBFS (measured 4.4e-5, -87 dBFS,
+    61 dB under the input's DC; that is the music's own 1 s mean, not DC: the same chain on the
+    offset-free mix gives 4.8e-5). Null: the same chain settings on the mix with and without its
+    DC (dither seeded alike) differ over the last second by a mean 205 dB under the input's DC and
+    at most one 24-bit LSB (measured 2^-23): the DC blocker leaves nothing of the offset.
+    """
     sr = 44100
     x = _mix("pop", sr, faults={"dc_offset": 0.05})
     assert np.all(np.abs(x.mean(axis=1)) > 0.04)
     res = master(x, sr, target="spotify", analyze_input=True)
     dc_in = np.abs(res.before["dc_offset"])
-    dc_out = np.abs(res.audio.astype(np.float64)[:, sr:].mean(axis=1))     # after the 5 Hz high-pass settles
-    print(f"DC offset: in {dc_in}, out {dc_out}")
-    assert np.all(dc_out < 2e-4)
+    y = res.audio.astype(np.float64)
+    last = slice(y.shape[1] - sr, None)
+    dc_out = np.abs(y[:, last].mean(axis=1))
+    dc = x.mean(axis=1, keepdims=True)
+    with_dc = res.chain.copy()(x, sr).astype(np.float64)
+    without = res.chain.copy()(x - dc, sr).astype(np.float64)
+    residual = (with_dc - without)[:, last]
+    residual_db = 20 * np.log10(np.maximum(np.abs(residual.mean(axis=1)), 1e-300) / np.abs(dc[:, 0]))
+    print(f"DC offset: in {dc_in}, output mean over the last second {dc_out} "
+          f"({20 * np.log10(dc_out.max()):.1f} dBFS); null residual mean {residual_db.max():.1f} dB re the input's "
+          f"DC, max |residual| {np.abs(residual).max():.3g}")
+    assert np.all(dc_out < 1e-4)                        # -80 dBFS
+    assert np.all(20 * np.log10(dc_out / dc_in) < -50.0)
+    assert np.all(residual_db < -120.0)
+    assert np.abs(residual).max() <= 4 * 2.0 ** -23     # 4 LSB of the 24-bit output
     _check_delivery(res, sr)
 
 
@@ -181,6 +201,43 @@ def test_bad_arguments():
         master(x, 44100, target="radio")
     with pytest.raises(nm.ParameterError, match="channel"):
         master(np.zeros((3, 44100)), 44100)
+
+
+def test_input_without_integrated_loudness_is_refused():
+    """Shorter than one 400 ms gating block, or silent: a message, not a TypeError from the loop."""
+    with pytest.raises(nm.ParameterError, match=r"0\.300 s long: .* at least 0\.4 s"):
+        master(_mix("pop", 44100)[:, :13230], 44100)
+    with pytest.raises(nm.ParameterError, match="no integrated loudness .* silent"):
+        master(np.zeros((2, 88200)), 44100)
+
+
+def test_the_callers_chain_is_not_changed():
+    """master() works on a copy: the limiter's input gain and ceiling (and master_file's dither)
+    are set on it, returned in ``result.chain``, and the caller's chain keeps its settings."""
+    sr = 44100
+    chain = nm.MasteringChain.from_preset("pop")
+    chain.set_parameter("limiter.input_gain_db", 1.5)
+    before = chain.to_dict()
+    res = master(_mix("pop", sr)[:, :3 * sr], sr, chain=chain, target="apple_music", analyze_input=False)
+    assert chain.to_dict() == before
+    assert res.chain is not chain
+    assert res.chain.get_parameter("limiter.ceiling_db") == -1.0            # apple_music's ceiling
+    assert res.chain.get_parameter("limiter.input_gain_db") == res.iterations[-1].gain_db != 1.5
+    # the result's chain reproduces the delivered audio
+    again = res.chain.copy()(_mix("pop", sr)[:, :3 * sr], sr)
+    assert np.max(np.abs(again - res.audio)) <= 2 ** -23
+
+
+def test_tightening_below_the_lowest_ceiling_raises_instead_of_clamping(monkeypatch):
+    """A measured overshoot near a -20 dBTP ceiling cannot be absorbed (the limiter aims at
+    -20 dBTP at the lowest, minus the dither headroom): the loop says so instead of delivering a
+    master whose dither headroom was silently dropped."""
+    from neuromaster import loudness_target
+    monkeypatch.setattr(loudness_target._TruePeak16, "dbtp", lambda self: -19.9 + 0.3)
+    sr = 44100
+    with pytest.raises(nm.ParameterError, match=r"over the -19\.9 dBTP ceiling.*below the lowest ceiling the "
+                                                r"chain can deliver \(-19\.99.*dither headroom"):
+        master(_mix("pop", sr)[:, :3 * sr], sr, target=custom_target(-40.0, -19.9), analyze_input=False)
 
 
 def test_a_measured_overshoot_tightens_the_ceiling(monkeypatch):

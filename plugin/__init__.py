@@ -7,7 +7,8 @@ Stages are pedalboard-compatible processors::
 
 See DESIGN.md for the architecture and the processor contract.
 """
-from .errors import AudioFileError, AudioTypeError, NeuromasterError, ParameterError, PresetError
+from .errors import (AudioFileError, AudioTypeError, NeuromasterError, NonFiniteAudioError, ParameterError,
+                     PresetError)
 from .params import Param
 from .processor import CONTROL_INTERVAL, Processor
 from .chain import Chain, Mix
@@ -35,12 +36,21 @@ from .mastering import MasteringChain
 __version__ = "0.1.0"
 
 
+#: Lazily imported names: attribute -> (module, name or None for the module itself).
+_LAZY = {
+    "analyze": ("analysis", "analyze"), "analyze_file": ("analysis", "analyze_file"),
+    "Meter": ("analysis", "Meter"), "LoudnessMeter": ("analysis", "LoudnessMeter"),
+    "master": ("loudness_target", "master"), "master_file": ("loudness_target", "master_file"),
+    "load_plugin": ("thirdparty", "load_pedalboard_plugin"),
+    **{m: (m, None) for m in ("analysis", "demo", "io", "loudness_target", "presets", "thirdparty")},
+}
+
+
 def __getattr__(name):
     # Heavier parts import lazily so `import neuromaster` stays quick.
-    if name in ("analyze", "LoudnessMeter", "Meter"):
-        from . import analysis
-        return getattr(analysis, name)
-    if name == "demo":
+    if name in _LAZY:
         import importlib
-        return importlib.import_module(".demo", __name__)
+        module, attr = _LAZY[name]
+        mod = importlib.import_module(f".{module}", __name__)
+        return mod if attr is None else getattr(mod, attr)
     raise AttributeError(f"module 'neuromaster' has no attribute {name!r}")

@@ -53,7 +53,7 @@ from .dsp.loudness import kweighted_ticks, tick_layout, ticks_state
 from .dsp.polyphase import polyphase_peak, polyphase_state
 from .dsp.spectrum import band_sums, spectrum_nfft, third_octave_bands, welch_finish, welch_state, welch_update
 from .dsp.truepeak import TRUE_PEAK_MODES, interpolator
-from .errors import ParameterError
+from .errors import AudioFileError, ParameterError
 
 #: Default BS.1770-4 channel weights by channel count (LFE = 0, surrounds 1.41).
 DEFAULT_CHANNEL_WEIGHTS = {
@@ -610,6 +610,8 @@ def analyze_file(path, *, true_peak: str | None = "4x", block_size: int = 65536,
         else:
             for block in blocks:
                 meter.process(block)
+    except AudioFileError:
+        raise  # already names the file (e.g. NaN/Inf in it)
     except ParameterError as e:
         raise ParameterError(f"{path}: {e}") from None
     res = meter.result(series=series)

@@ -3,7 +3,10 @@
 Each subcommand lives in its own module ``neuromaster.cli_<name>`` exposing
 ``add_parser(subparsers)`` (which sets ``func``) and is listed in
 ``SUBCOMMANDS``. User errors exit with code 2 and a message on stderr,
-never a traceback.
+never a traceback; so do failures of the system underneath a command (a
+full disk or an I/O error while writing, a permission refused when a file
+is renamed into place, out of memory, a library's runtime error), with the
+message naming the command.
 """
 from __future__ import annotations
 
@@ -35,6 +38,12 @@ def _version() -> str:
     return __version__
 
 
+def _describe(e: BaseException) -> str:
+    """``"<kind>: <message>"`` for a system error (the kind tells a disk problem from a library one)."""
+    text = str(e).strip() or "no details"
+    return f"{type(e).__name__}: {text}"
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -42,6 +51,16 @@ def main(argv=None) -> int:
         return int(args.func(args) or 0)
     except NeuromasterError as e:
         print(f"neuromaster {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except MemoryError:
+        print(f"neuromaster {args.command}: error: out of memory", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as e:   # ENOSPC / EIO from libsndfile or the OS, PermissionError in a rename, ...
+        where = f" ({e.filename})" if getattr(e, "filename", None) and str(e.filename) not in str(e) else ""
+        print(f"neuromaster {args.command}: error: {_describe(e)}{where}", file=sys.stderr)
+        return EXIT_USAGE
+    except RuntimeError as e:   # libsndfile / plugin hosts report failures as RuntimeError
+        print(f"neuromaster {args.command}: error: {_describe(e)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("neuromaster: interrupted", file=sys.stderr)

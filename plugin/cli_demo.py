@@ -7,11 +7,17 @@ preset and writes the master and its report (JSON and PNG) next to it.
 """
 from __future__ import annotations
 
+import inspect
 import json
+import os
 import pathlib
 import sys
+import tempfile
 
 from .errors import ParameterError
+
+#: Shortest demo: the master's integrated loudness needs one BS.1770 gating block (400 ms).
+MIN_DURATION_S = 0.4
 
 FILES = ("mix.wav", "mix_analysis.json", "mix_analysis.png", "master.wav", "master_report.json",
          "master_report.png")
@@ -33,39 +39,75 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _check_out_folder(out: pathlib.Path, force: bool) -> pathlib.Path:
+    """Validate ``--out`` without creating anything; returns the nearest existing folder."""
+    from .errors import AudioFileError
+    if out.exists() and not out.is_dir():
+        raise ParameterError(f"--out {out} exists and is not a folder")
+    base = out
+    while not base.exists() and base.parent != base:
+        base = base.parent
+    if not base.is_dir():
+        raise ParameterError(f"--out {out}: {base} is not a folder")
+    existing = [f for f in FILES if (out / f).exists()]
+    if existing and not force:
+        raise ParameterError(f"{out} already holds {', '.join(existing)}; pass --force to overwrite")
+    try:   # a real probe (root passes os.access checks the file system refuses)
+        fd, probe = tempfile.mkstemp(dir=base, prefix=".neuromaster-demo-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise AudioFileError(f"--out {out}: {base} is not writable ({e.strerror or e})") from None
+    return base
+
+
 def run(args) -> int:
     from . import analysis, demo
     from .io import AudioWriter
+    from .preset_store import load_preset, load_target
 
+    # every argument is checked before anything is created
     out = pathlib.Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ParameterError(f"--out {out} exists and is not a folder")
+    peak = inspect.signature(demo.make_mix).parameters["peak_dbfs"].default
+    demo._check_args(args.genre, args.duration, args.sample_rate, args.seed, None, (), peak)
+    if args.duration < MIN_DURATION_S:
+        raise ParameterError(f"--duration must be at least {MIN_DURATION_S:g} s (the master's integrated "
+                             f"loudness needs one 400 ms BS.1770 gating block); got {args.duration:g}")
+    preset = load_preset(args.preset or args.genre)
+    target = load_target(args.target)
+    _check_out_folder(out, args.force)
+    created = []                 # folders made here, removed again if the run fails before filling them
+    f = out
+    while not f.exists():
+        created.append(f)
+        f = f.parent
     out.mkdir(parents=True, exist_ok=True)
-    existing = [f for f in FILES if (out / f).exists()]
-    if existing and not args.force:
-        raise ParameterError(f"{out} already holds {', '.join(existing)}; pass --force to overwrite")
-    mix = demo.make_mix(args.genre, args.duration, args.sample_rate, args.seed)
-    wav = out / "mix.wav"
-    with AudioWriter(wav, args.sample_rate, mix.shape[0], "PCM_24", overwrite=True) as w:
-        w.write(mix)
-    result = analysis.analyze_file(wav)
-    (out / "mix_analysis.json").write_text(json.dumps(analysis.to_json(result), indent=2) + "\n")
-    analysis.plot_analysis(result, out / "mix_analysis.png", labels=[f"demo mix ({args.genre})"])
-    _summary(result, out)
-    _master(args, out, wav)   # a target beyond the preset's limits is reported, not an error
+    try:
+        mix = demo.make_mix(args.genre, args.duration, args.sample_rate, args.seed)
+        wav = out / "mix.wav"
+        with AudioWriter(wav, args.sample_rate, mix.shape[0], "PCM_24", overwrite=True) as w:
+            w.write(mix)
+        result = analysis.analyze_file(wav)
+        (out / "mix_analysis.json").write_text(json.dumps(analysis.to_json(result), indent=2) + "\n")
+        analysis.plot_analysis(result, out / "mix_analysis.png", labels=[f"demo mix ({args.genre})"])
+        _summary(result, out)
+        _master(out, wav, preset, target)   # a target beyond the preset's limits is reported, not an error
+    except BaseException:
+        for d in created:        # deepest first; only folders nothing was written into
+            try:
+                d.rmdir()
+            except OSError:
+                break
+        raise
     return 0
 
 
-def _master(args, out: pathlib.Path, wav: pathlib.Path):
+def _master(out: pathlib.Path, wav: pathlib.Path, preset, target):
     """Master the demo mix to the target and write master.wav and its report next to the mix."""
     from .loudness_target import master_file
-    from .preset_store import load_preset, load_target
 
-    preset = load_preset(args.preset or args.genre)
-    target = load_target(args.target)
     res = master_file(wav, out / "master.wav", preset=preset, target=target, bit_depth="24", overwrite=True,
-                      analyze_input=True)
-    res.write_report(out, overwrite=True)
+                      report=out)
     lim = res.gain_reduction.get("limiter", {})
     print(f"master written to {out}/master.wav (preset {preset.name}, target {target.name}: "
           f"{target.integrated_lufs:g} LUFS, {target.true_peak_dbtp:g} dBTP); report in master_report.json/.png")

@@ -39,6 +39,9 @@ report (--report DIR):
   DIR/master_report.json (before/after analysis, every parameter, target vs
   achieved, iterations, gain reduction per stage) and DIR/master_report.png
   (spectrum and loudness over time before/after, limiter gain reduction).
+  DIR is created if missing; it is checked before mastering starts, and the
+  report is written before OUT is renamed into place, so OUT and its report
+  appear together (if the report cannot be written, OUT is not either).
 
 exit codes:
   0 the target was reached and OUT written; 2 bad arguments, preset or
@@ -145,7 +148,7 @@ class _Progress:
 def run(args) -> int:
     from .errors import AudioFileError, ParameterError
     from .io import check_audio_path, same_file
-    from .loudness_target import check_output_path, master_file
+    from .loudness_target import check_output_path, check_report_folder, master_file
     from .preset_store import custom_target, load_preset, load_target
 
     inp = check_audio_path(args.input)
@@ -154,16 +157,11 @@ def run(args) -> int:
         raise AudioFileError(f"{out}: is the input file; write the master to another path")
     check_output_path(out, args.force)
     if args.report is not None:
-        rdir = pathlib.Path(args.report)
-        if rdir.exists() and not rdir.is_dir():
-            raise AudioFileError(f"--report {rdir}: exists and is not a folder")
-        if not args.force:
-            for name in ("master_report.json", "master_report.png"):
-                if (rdir / name).exists():
-                    raise AudioFileError(f"{rdir / name}: already exists (use --force to overwrite)")
-        parent = rdir if rdir.exists() else rdir.parent
-        if str(parent) and not parent.exists():
-            raise AudioFileError(f"--report {rdir}: the folder {parent} does not exist")
+        # before any work: the folder (or its nearest existing parent) must be a writable folder
+        try:
+            check_report_folder(args.report, args.force)
+        except AudioFileError as e:
+            raise AudioFileError(f"--report: {e}") from None
     if (args.lufs is None) != (args.ceiling is None):
         raise ParameterError("--lufs and --ceiling go together (or use --target)")
     if args.target is not None and args.lufs is not None:
@@ -190,11 +188,10 @@ def run(args) -> int:
                              f"tolerance); got {tol:g}")
     show = not args.quiet and sys.stderr.isatty()
     with _Progress(show) as progress:
+        # the report is written before OUT is put in place: both appear, or neither does
         res = master_file(inp, out, chain=chain, preset=preset, target=target, bit_depth=args.bit_depth,
                           overwrite=args.force, tolerance_lu=tol, analyze_input=args.report is not None,
-                          progress=progress)
-    if args.report is not None:
-        res.write_report(args.report, overwrite=True)
+                          progress=progress, report=args.report)
     if not args.quiet:
         _summary(res, args.report)
     if not res.reached:

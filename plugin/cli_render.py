@@ -20,8 +20,10 @@ render:
   input. Graphs with third-party, Faust or DawDreamer nodes render in a
   worker process (--isolate, the default for them): a plugin that crashes
   or hangs past --timeout (per node) ends that render with an error
-  naming the node. The output is written to a temporary file and renamed
-  into place; an existing file is kept unless --force is given.
+  naming the node. The output and every --tap file are written to
+  temporary files and renamed into place together once all are complete (a
+  failure on any of them leaves none behind); an existing file is kept
+  unless --force is given.
 
 exit codes:
   0 written; 1 the render failed (a node crashed, hung or raised);
@@ -67,15 +69,21 @@ def _parse_taps(items):
 def run(args) -> int:
     from .errors import AudioFileError, ParameterError
     from .graphspec import load_graph
-    from .io import AudioWriter
+    from .io import AudioWriterGroup, same_file
     from .workers import WorkerError
     out = pathlib.Path(args.out)
     taps = _parse_taps(args.tap)
-    for path in [out, *taps.values()]:
+    paths = [("--out", out), *((f"--tap {node}", path) for node, path in taps.items())]
+    for i, (what, path) in enumerate(paths):
+        if path.is_dir():
+            raise AudioFileError(f"{path}: is a directory")
         if path.exists() and not args.force:
             raise AudioFileError(f"{path}: already exists (use --force to overwrite)")
         if not path.parent.is_dir() and str(path.parent):
             raise AudioFileError(f"{path}: the folder {path.parent} does not exist")
+        for other_what, other in paths[:i]:
+            if same_file(path, other):
+                raise ParameterError(f"{what} and {other_what} name the same file {path}")
     if args.timeout <= 0:
         raise ParameterError(f"--timeout must be > 0 s; got {args.timeout}")
     g = load_graph(args.spec, duration_s=args.duration)
@@ -94,11 +102,15 @@ def run(args) -> int:
     elapsed = time.perf_counter() - t0
     sr = int(round(g.sample_rate))
     written = []
-    for node, path in [(g.output, out), *taps.items()]:
-        y = res[node]
-        with AudioWriter(path, sr, y.shape[0], args.subtype, overwrite=args.force) as w:
+    # every file goes to a temporary name first; they are renamed into place together once all are
+    # complete, so a failure on any of them leaves none behind
+    with AudioWriterGroup() as group:
+        for node, path in [(g.output, out), *taps.items()]:
+            y = res[node]
+            w = group.add(path, sr, y.shape[0], args.subtype, overwrite=args.force)
             w.write(y)
-        written.append((node, path, y, w.clipped_samples))
+            written.append((node, path, y, w))
+    written = [(node, path, y, w.clipped_samples) for node, path, y, w in written]
     if not args.quiet:
         lat = {k: v for k, v in g.latencies().items() if v}
         lat_text = ", ".join(f"{k} {v}" for k, v in lat.items()) or "none"

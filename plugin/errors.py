@@ -23,3 +23,14 @@ class AudioFileError(NeuromasterError, OSError):
 
 class PresetError(NeuromasterError, ValueError):
     """A preset or graph spec is malformed; the message names the place."""
+
+
+class NonFiniteAudioError(AudioFileError, ParameterError):
+    """An audio file holds NaN or Inf samples (possible in float formats).
+
+    Both an :class:`~neuromaster.errors.AudioFileError` (the file is the
+    problem) and a :class:`~neuromaster.errors.ParameterError` (the audio
+    values are), like ``io.UnsupportedOperation`` is both an ``OSError`` and a
+    ``ValueError``: callers that catch either keep working. The message names
+    the file, the first bad frame (0-based) and its channel.
+    """

@@ -10,8 +10,16 @@ in the destination folder and renames it into place only when its ``with``
 block exits cleanly, so a crash or an exception never leaves a truncated
 file under the final name.
 
+Several files that must appear together (a render and its taps) go through
+:class:`AudioWriterGroup`: every file is written to its temporary name
+first and all are renamed into place only when every one of them is
+complete; a failure leaves none of them behind.
+
 Every failure raises :class:`neuromaster.errors.AudioFileError` (an
-``OSError``) with a message that names the path and the problem.
+``OSError``) with a message that names the path and the problem. Reading a
+file that holds NaN/Inf samples raises :class:`NonFiniteAudioError` (an
+``AudioFileError`` that is also a ``ParameterError``) naming the file and
+the first bad frame.
 """
 from __future__ import annotations
 
@@ -23,7 +31,7 @@ from typing import Iterator
 import numpy as np
 import soundfile as sf
 
-from .errors import AudioFileError, ParameterError
+from .errors import AudioFileError, NonFiniteAudioError, ParameterError
 
 #: Subtypes :class:`AudioWriter` accepts (others that libsndfile supports for the format work too).
 WRITE_SUBTYPES = ("PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE")
@@ -33,6 +41,24 @@ WRITE_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".aif": "AIFF", ".aiff": "AIFF"
                  ".w64": "W64", ".rf64": "RF64", ".caf": "CAF"}
 
 PathLike = str | os.PathLike
+
+
+def _check_finite_block(path: pathlib.Path, data: np.ndarray, first_frame: int, sample_rate: float) -> None:
+    """Raise :class:`NonFiniteAudioError` if ``data`` (frames, channels) holds NaN/Inf.
+
+    ``first_frame`` is the file position of ``data``'s first frame.
+    """
+    finite = np.isfinite(data)
+    if finite.all():
+        return
+    bad = np.argwhere(~finite)
+    frame, ch = int(bad[0, 0]), int(bad[0, 1])
+    kind = "NaN" if np.isnan(data[frame, ch]) else "Inf"
+    at = first_frame + frame
+    raise NonFiniteAudioError(
+        f"{path}: holds non-finite samples; first: {kind} in frame {at} (sample {at} of channel {ch + 1}, "
+        f"{at / sample_rate:.3f} s); {int(bad.shape[0])} non-finite value(s) in frames {first_frame}-"
+        f"{first_frame + data.shape[0] - 1}. Audio with NaN/Inf cannot be processed: repair or re-export the file")
 
 
 def _pathname(path) -> pathlib.Path:
@@ -108,12 +134,21 @@ def audio_info(path: PathLike) -> dict:
 
 
 def read_audio(path: PathLike) -> tuple[np.ndarray, int]:
-    """Read a whole file: ``(audio (channels, frames) float64, sample_rate)``."""
+    """Read a whole file: ``(audio (channels, frames) float64, sample_rate)``.
+
+    Raises
+    ------
+    AudioFileError
+        As :func:`check_audio_path`, or the read fails.
+    NonFiniteAudioError
+        The file holds NaN/Inf samples (the message names the first bad frame).
+    """
     p = check_audio_path(path)
     try:
         data, sample_rate = sf.read(str(p), dtype="float64", always_2d=True)
     except (sf.LibsndfileError, RuntimeError) as e:
         raise AudioFileError(f"{p}: read failed ({_short(e)})") from None
+    _check_finite_block(p, data, 0, sample_rate)
     return np.ascontiguousarray(data.T), int(sample_rate)
 
 
@@ -148,11 +183,14 @@ def iter_audio_blocks(path: PathLike, block_size: int = 65536) -> Iterator[np.nd
     Memory stays bounded by one block whatever the file length. Reading is
     strictly sequential (see :func:`_sequential_reader`). The path is
     validated before the first block is produced (so errors surface on the
-    first ``next()``).
+    first ``next()``). Every block is checked before it is produced: a block
+    holding NaN/Inf raises :class:`NonFiniteAudioError` naming the file and the
+    first bad frame (the blocks before it have been produced).
     """
     if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or block_size < 1:
         raise ParameterError(f"block_size must be a positive integer number of frames; got {block_size!r}")
     p = check_audio_path(path)
+    done = 0
     try:
         with sf.SoundFile(str(p)) as f:
             read = _sequential_reader(f)
@@ -160,6 +198,8 @@ def iter_audio_blocks(path: PathLike, block_size: int = 65536) -> Iterator[np.nd
                 data = read(int(block_size))
                 if data.shape[0] == 0:
                     break
+                _check_finite_block(p, data, done, f.samplerate)
+                done += data.shape[0]
                 yield np.ascontiguousarray(data.T)
     except (sf.LibsndfileError, RuntimeError) as e:
         raise AudioFileError(f"{p}: read failed ({_short(e)})") from None
@@ -254,7 +294,10 @@ class AudioWriter:
             raise AudioFileError(f"{self.path}: is a directory")
         if self.path.exists() and not self.overwrite:
             raise AudioFileError(f"{self.path}: already exists (pass overwrite=True to replace it)")
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{self.path.stem}.", suffix=f".part{self.path.suffix}")
+        try:
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{self.path.stem}.", suffix=f".part{self.path.suffix}")
+        except OSError as e:
+            raise AudioFileError(f"{self.path}: cannot write in {folder} ({e.strerror or e})") from None
         os.close(fd)
         self._tmp = pathlib.Path(tmp)
         try:
@@ -270,16 +313,53 @@ class AudioWriter:
             self._discard()
             return False
         try:
-            self._file.close()
-            if self.path.exists() and not self.overwrite:
-                raise AudioFileError(f"{self.path}: appeared while writing; not replaced (overwrite=False)")
-            os.chmod(self._tmp, 0o666 & ~_umask())  # mkstemp creates 0600; a finished file gets the usual mode
-            os.replace(self._tmp, self.path)
+            self.finish()
+            self.commit()
         except BaseException:
             self._discard()
             raise
-        self._closed = True
         return False
+
+    def finish(self) -> None:
+        """Complete the temporary file (flushed and closed) without moving it into place.
+
+        :meth:`commit` then renames it; :class:`AudioWriterGroup` uses the two
+        steps to make several files appear together. Idempotent.
+        """
+        if self._closed or self._tmp is None:
+            raise AudioFileError(f"{self.path}: finish() outside the with block")
+        if self._file is None:
+            return
+        f, self._file = self._file, None
+        try:
+            f.close()
+            os.chmod(self._tmp, 0o666 & ~_umask())  # mkstemp creates 0600; a finished file gets the usual mode
+        except (sf.LibsndfileError, RuntimeError, OSError) as e:
+            raise AudioFileError(f"{self.path}: write failed ({_short(e)})") from None
+
+    @property
+    def temporary_path(self) -> pathlib.Path | None:
+        """Where the data is being written (None once committed or discarded)."""
+        return None if self._closed else self._tmp
+
+    def commit(self) -> None:
+        """Rename the finished temporary file to :attr:`path` (atomic on one file system)."""
+        if self._file is not None:
+            self.finish()
+        if self._closed or self._tmp is None:
+            raise AudioFileError(f"{self.path}: commit() after the file was committed or discarded")
+        if self.path.exists() and not self.overwrite:
+            raise AudioFileError(f"{self.path}: appeared while writing; not replaced (overwrite=False)")
+        try:
+            os.replace(self._tmp, self.path)
+        except OSError as e:
+            raise AudioFileError(f"{self.path}: cannot be put in place ({e.strerror or e})") from None
+        self._tmp = None
+        self._closed = True
+
+    def discard(self) -> None:
+        """Drop the temporary file (nothing appears under :attr:`path`)."""
+        self._discard()
 
     def _discard(self):
         if self._file is not None:
@@ -287,11 +367,15 @@ class AudioWriter:
                 self._file.close()
             except Exception:  # pragma: no cover - best effort on the error path
                 pass
+            self._file = None
         if self._tmp is not None:
             try:
                 self._tmp.unlink()
             except FileNotFoundError:
                 pass
+            except OSError:  # pragma: no cover - best effort on the error path
+                pass
+            self._tmp = None
         self._closed = True
 
     # -- writing -------------------------------------------------------------
@@ -316,5 +400,138 @@ class AudioWriter:
             if n_over:
                 self.clipped_samples += n_over
                 frames = np.clip(frames, -1.0, 1.0)
-        self._file.write(np.ascontiguousarray(frames, dtype=np.float64))
+        try:
+            self._file.write(np.ascontiguousarray(frames, dtype=np.float64))
+        except (sf.LibsndfileError, RuntimeError, OSError) as e:   # e.g. no space left on the device
+            raise AudioFileError(f"{self.path}: write failed ({_short(e)})") from None
         self.frames_written += frames.shape[0]
+
+
+class AudioWriterGroup:
+    """Several :class:`AudioWriter` files that appear together, or not at all.
+
+    Each :meth:`add` opens a writer on its own temporary file. When the
+    ``with`` block exits cleanly every file is finished (flushed and closed)
+    first; only then are they renamed into place, one after the other. If
+    anything fails (an exception in the block, finishing any file, or a
+    rename), every temporary file is deleted, the files already renamed by
+    this group are removed again, and a file an ``overwrite`` replaced is put
+    back from its backup, so a failure leaves the folder as it was.
+
+    Examples
+    --------
+    >>> with AudioWriterGroup() as g:                                   # doctest: +SKIP
+    ...     g.add("mix.wav", 48000, 2, "FLOAT").write(mix)
+    ...     g.add("bus.wav", 48000, 2, "FLOAT").write(bus)
+    """
+
+    def __init__(self):
+        self._writers: list[AudioWriter] = []
+        self._open = False
+
+    def __enter__(self):
+        self._open = True
+        return self
+
+    def add(self, path: PathLike, sample_rate: int, channels: int, subtype: str = "PCM_24", *,
+            overwrite: bool = False) -> AudioWriter:
+        """Open one more file of the group (arguments as :class:`AudioWriter`); returns its writer."""
+        if not self._open:
+            raise AudioFileError("AudioWriterGroup.add() outside the with block")
+        w = AudioWriter(path, sample_rate, channels, subtype, overwrite=overwrite)
+        for other in self._writers:
+            if same_file(other.path, w.path):
+                raise AudioFileError(f"{w.path}: written twice in one group (also as {other.path})")
+        w.__enter__()
+        self._writers.append(w)
+        return w
+
+    def __exit__(self, exc_type, exc, tb):
+        self._open = False
+        if exc_type is not None:
+            self._discard_all()
+            return False
+        try:
+            for w in self._writers:
+                w.finish()
+        except BaseException:
+            self._discard_all()
+            raise
+        self._commit_all()
+        return False
+
+    def _discard_all(self):
+        for w in self._writers:
+            w._discard()
+
+    def _commit_all(self):
+        try:
+            replace_together([(w._tmp, w.path, w.overwrite) for w in self._writers])
+        except BaseException:
+            self._discard_all()
+            raise
+        for w in self._writers:
+            w._tmp = None
+            w._closed = True
+
+
+def replace_together(moves) -> None:
+    """Rename finished temporary files onto their destinations: all of them, or none.
+
+    Parameters
+    ----------
+    moves : sequence of (temporary path, destination path, overwrite)
+        ``overwrite=False`` refuses a destination that exists.
+
+    Notes
+    -----
+    Destinations are checked first. Each rename is atomic; between them an
+    existing destination is first moved to a hidden backup next to it. If a
+    rename fails, the destinations already replaced are removed and their
+    backups put back, so the folders end as they were (the temporary files
+    are left for the caller to delete). Raises :class:`AudioFileError`.
+    """
+    moves = [(pathlib.Path(t), pathlib.Path(d), bool(o)) for t, d, o in moves]
+    for _, dest, overwrite in moves:
+        if dest.is_dir():
+            raise AudioFileError(f"{dest}: is a directory")
+        if dest.exists() and not overwrite:
+            raise AudioFileError(f"{dest}: appeared while writing; not replaced (overwrite=False)")
+    done = []        # (temporary, destination, backup or None) in place
+    try:
+        for tmp, dest, _ in moves:
+            backup = None
+            if dest.exists():
+                backup = dest.with_name(f".{dest.name}.{os.getpid()}.backup")
+                os.replace(dest, backup)
+            try:
+                os.replace(tmp, dest)
+            except BaseException:
+                if backup is not None:
+                    os.replace(backup, dest)
+                raise
+            done.append((tmp, dest, backup))
+    except OSError as e:
+        _roll_back(done)
+        name = getattr(e, "filename", None) or "a destination"
+        raise AudioFileError(f"{name}: cannot be put in place ({e.strerror or e}); nothing was replaced") from None
+    except BaseException:
+        _roll_back(done)
+        raise
+    for _, _, backup in done:
+        if backup is not None:
+            try:
+                backup.unlink()
+            except OSError:  # pragma: no cover - a leftover hidden backup is harmless
+                pass
+
+
+def _roll_back(done) -> None:
+    for tmp, dest, backup in reversed(done):
+        try:
+            if backup is not None:
+                os.replace(backup, dest)
+            else:
+                dest.unlink()
+        except OSError:  # pragma: no cover - best effort on the error path
+            pass

@@ -76,6 +76,9 @@ GR_ACTIVE_DB = 0.1
 #: Mean square of a tick at -70 LUFS (the absolute gate): ticks below are silent for the statistics.
 _GATE_MS = 10.0 ** ((L.ABSOLUTE_GATE_LUFS - L.LOUDNESS_OFFSET_DB) / 10.0)
 
+#: File name stem of the report :meth:`MasterResult.write_report` writes.
+REPORT_STEM = "master_report"
+
 STATUS_REACHED = "reached"
 STATUS_UNREACHABLE = "unreachable"
 STATUS_NOT_CONVERGED = "not_converged"
@@ -648,27 +651,144 @@ class MasterResult:
             "notes": self.notes,
         })
 
-    def write_report(self, folder, *, stem: str = "master_report", overwrite: bool = False) -> tuple:
-        """Write ``STEM.json`` and ``STEM.png`` into ``folder`` (created if missing); returns both paths."""
+    def write_report(self, folder, *, stem: str = REPORT_STEM, overwrite: bool = False) -> tuple:
+        """Write ``STEM.json`` and ``STEM.png`` into ``folder`` (created if missing); returns both paths.
+
+        Both files are written under temporary names and renamed into place
+        together; on any failure neither appears (and a folder created for
+        them is removed). Raises :class:`AudioFileError` for file-system
+        problems (the message names the path).
+        """
+        staged = self._stage_report(folder, stem=stem, overwrite=overwrite)
+        try:
+            staged.commit()
+        finally:
+            staged.discard()
+        return tuple(dest for _, dest, _ in staged.moves)
+
+    def _stage_report(self, folder, *, stem: str = REPORT_STEM, overwrite: bool = False) -> "_StagedFiles":
+        """The report written to temporary files in ``folder``, ready to be renamed into place."""
         import json
         if "spectrum_db" not in self.after or (self.before is None):
             raise ParameterError("the report needs the full analyses: master with analyze_input=True "
                                  "and analyze_output=True")
-        folder = pathlib.Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        jp, pp = folder / f"{stem}.json", folder / f"{stem}.png"
-        for p in (jp, pp):
-            if p.exists() and not overwrite:
+        folder = check_report_folder(folder, overwrite, stem)
+        staged = _StagedFiles(overwrite)
+        try:
+            staged.make_folder(folder)
+            jp, pp = report_paths(folder, stem)
+            text = json.dumps(self.report(), indent=2, allow_nan=False) + "\n"
+            staged.add(jp).write_text(text)
+            plot_master(self, staged.add(pp), atomic=False)
+        except OSError as e:
+            staged.discard()
+            if isinstance(e, AudioFileError):
+                raise
+            raise AudioFileError(f"{folder}: cannot write the report ({e.strerror or e})") from None
+        except BaseException:
+            staged.discard()
+            raise
+        return staged
+
+
+def report_paths(folder, stem: str = REPORT_STEM) -> tuple[pathlib.Path, pathlib.Path]:
+    """``(folder/STEM.json, folder/STEM.png)``."""
+    folder = pathlib.Path(folder)
+    return folder / f"{stem}.json", folder / f"{stem}.png"
+
+
+def check_report_folder(folder, overwrite: bool = False, stem: str = REPORT_STEM) -> pathlib.Path:
+    """Check, before any work, that the report can be written into ``folder``; returns it as a ``Path``.
+
+    The folder may be missing (it is created when the report is written),
+    but the nearest existing folder above it must be a writable folder (a
+    real probe: a temporary file is created and removed), and without
+    ``overwrite`` the report files must not exist yet. Raises
+    :class:`AudioFileError` naming the path and the problem.
+    """
+    if isinstance(folder, (bytes, bytearray)):
+        folder = os.fsdecode(folder)
+    if not isinstance(folder, (str, os.PathLike)) or str(folder) == "":
+        raise AudioFileError(f"report folder must be a non-empty path; got {folder!r}")
+    folder = pathlib.Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise AudioFileError(f"report folder {folder}: exists and is not a folder")
+    base = folder
+    while not base.exists():
+        if base.parent == base:
+            break
+        base = base.parent
+    if base.exists() and not base.is_dir():
+        raise AudioFileError(f"report folder {folder}: {base} is a file, not a folder")
+    if not base.exists():
+        raise AudioFileError(f"report folder {folder}: no part of the path exists")
+    if not overwrite:
+        for p in report_paths(folder, stem):
+            if p.exists():
                 raise AudioFileError(f"{p}: already exists (use --force to overwrite)")
-        tmp = jp.with_name(f".{jp.name}.part")
-        tmp.write_text(json.dumps(self.report(), indent=2, allow_nan=False) + "\n")
-        os.replace(tmp, jp)
-        plot_master(self, pp)
-        return jp, pp
+    try:   # a real probe (os.access says yes to root even where the file system says no)
+        fd, probe = tempfile.mkstemp(dir=base, prefix=".neuromaster-report-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise AudioFileError(f"report folder {folder}: {base} is not writable ({e.strerror or e})") from None
+    return folder
 
 
-def plot_master(result: MasterResult, png_path, dpi: int = 110) -> pathlib.Path:
-    """PNG: spectrum before/after, loudness over time before/after, limiter gain reduction over time."""
+class _StagedFiles:
+    """Files written under temporary names, then renamed into place together (or all removed)."""
+
+    def __init__(self, overwrite: bool):
+        self.overwrite = overwrite
+        self.moves: list = []        # (temporary, destination, overwrite)
+        self.created: list = []      # folders made for the files, deepest last
+
+    def make_folder(self, folder: pathlib.Path) -> None:
+        missing = []
+        f = folder
+        while not f.exists():
+            missing.append(f)
+            f = f.parent
+        for d in reversed(missing):
+            d.mkdir()
+            self.created.append(d)
+
+    def add(self, dest: pathlib.Path) -> pathlib.Path:
+        """A temporary path next to ``dest`` (hidden, unique) to write ``dest``'s content to."""
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.stem}.", suffix=f".part{dest.suffix}")
+        os.close(fd)
+        tmp = pathlib.Path(tmp)
+        self.moves.append((tmp, dest, self.overwrite))
+        return tmp
+
+    def commit(self) -> None:
+        from .io import replace_together
+        replace_together(self.moves)
+        self.created = []            # the folders now hold the files: keep them
+
+    def discard(self) -> None:
+        """Remove the temporary files left (all of them unless committed) and the folders made."""
+        for tmp, _, _ in self.moves:
+            try:
+                tmp.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError:  # pragma: no cover - best effort on the error path
+                pass
+        for d in reversed(self.created):
+            try:
+                d.rmdir()
+            except OSError:  # pragma: no cover - not empty or gone: leave it
+                pass
+        self.created = []
+
+
+def plot_master(result: MasterResult, png_path, dpi: int = 110, *, atomic: bool = True) -> pathlib.Path:
+    """PNG: spectrum before/after, loudness over time before/after, limiter gain reduction over time.
+
+    ``atomic`` (default): drawn to a temporary file next to ``png_path`` and
+    renamed into place, so a failure leaves nothing under ``png_path``.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -711,9 +831,21 @@ def plot_master(result: MasterResult, png_path, dpi: int = 110) -> pathlib.Path:
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7, loc="lower right")
     png_path = pathlib.Path(png_path)
-    tmp = png_path.with_name(f".{png_path.stem}.part.png")
-    fig.savefig(tmp, dpi=dpi)
-    os.replace(tmp, png_path)
+    if not atomic:
+        fig.savefig(png_path, dpi=dpi, format="png")
+        return png_path
+    fd, tmp = tempfile.mkstemp(dir=png_path.parent if str(png_path.parent) else ".", prefix=f".{png_path.stem}.",
+                               suffix=".part.png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=dpi, format="png")
+        os.replace(tmp, png_path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
     return png_path
 
 
@@ -777,7 +909,12 @@ class _FileSink:
 
 # -------------------------------------------------------------------- loop
 def _resolve(chain, preset, target, limits):
-    """(chain, preset name, target, limits) from the many ways of giving them."""
+    """(chain, preset name, target, limits) from the many ways of giving them.
+
+    A chain given by the caller is copied: the loop sets the limiter's input
+    gain and ceiling (and :func:`master_file` the dither) on its own copy, so
+    the caller's chain is never changed; ``MasterResult.chain`` holds the copy.
+    """
     pname = None
     p = None
     if preset is not None:
@@ -789,6 +926,8 @@ def _resolve(chain, preset, target, limits):
             pname = "default"
     elif not isinstance(chain, MasteringChain):
         raise ParameterError(f"chain must be a MasteringChain; got {type(chain).__name__}")
+    else:
+        chain = chain.copy()
     if target is None:
         target = (p.resolved_target() if p is not None else None) or load_target("spotify")
     elif not isinstance(target, Target):
@@ -986,6 +1125,15 @@ class _Loop:
         model = self.model
         active = ~self.silent_ticks
         aim = self.chain.limiter_aim_db
+        if not math.isfinite(model.loudness(self.g_max, aim)):
+            # BS.1770 integrated loudness needs a 400 ms gating block above the -70 LUFS gate
+            block_s = L.MOMENTARY_BLOCKS * self.tick * self.tpb / self.sr
+            if self.n < L.MOMENTARY_BLOCKS * self.tick * self.tpb:
+                raise ParameterError(f"the input is {self.n / self.sr:.3f} s long: its integrated loudness "
+                                     f"(BS.1770) needs at least {block_s:g} s, so no loudness target can be met")
+            raise ParameterError(f"the input has no integrated loudness (BS.1770): silent, or below the "
+                                 f"{L.ABSOLUTE_GATE_LUFS:g} LUFS gate even at the largest input gain "
+                                 f"({self.g_max:+g} dB); no loudness target can be met")
         offsets = {"loudness": 0.0, "mean_gr": 0.0}
         seed = Iteration(0.0, 0.0, None, model.peak_reduction_db(0.0, aim),
                          model.mean_reduction_db(0.0, aim, active), True, None, 0.0)
@@ -1107,8 +1255,16 @@ class _Loop:
     def _tighten(self, it: Iteration, index: int) -> float:
         """Lower the chain's ceiling by a measured overshoot (plus TIGHTEN_EXTRA_DB); returns the new aim."""
         tp = it.true_peak_16x_dbtp
-        new_c = max(self.chain.get_parameter("limiter.ceiling_db") - (tp - self.target.true_peak_dbtp)
-                    - TIGHTEN_EXTRA_DB, -20.0)
+        ceiling = self.target.true_peak_dbtp
+        new_c = self.chain.get_parameter("limiter.ceiling_db") - (tp - ceiling) - TIGHTEN_EXTRA_DB
+        lowest = self.chain.lowest_ceiling_db
+        if new_c < lowest:
+            raise ParameterError(
+                f"render {index}: the true peak {tp:.3f} dBTP (16x) is over the {ceiling:g} dBTP ceiling, and "
+                f"keeping the ceiling would need the limiter to aim at {new_c:.3f} dBTP, below the lowest ceiling "
+                f"the chain can deliver ({lowest:.4f} dBTP: the limiter's "
+                f"{self.chain.parameters['limiter.ceiling_db'].minimum:g} dBTP minimum plus "
+                f"{self.chain.dither_headroom_db:.4f} dB of dither headroom); use a higher true-peak ceiling")
         self.notes.append(f"render {index}: true peak {tp:.3f} dBTP (16x) over the {self.target.true_peak_dbtp:g} "
                           f"dBTP ceiling; limiter ceiling tightened to {new_c:.3f} dBTP")
         self.chain.set_parameter("limiter.ceiling_db", new_c)
@@ -1171,8 +1327,10 @@ def master(audio, sample_rate: float, *, chain: MasteringChain | None = None, pr
     sample_rate : float
         Hz (22.05-192 kHz).
     chain : MasteringChain, optional
-        The chain to use (its limiter input gain and ceiling are set by the
-        loop). Default: built from ``preset``.
+        The chain to use; it is not modified (the loop works on
+        ``chain.copy()``, and ``result.chain`` holds the settings used:
+        limiter input gain and ceiling as delivered). Default: built from
+        ``preset``.
     preset : str, path or Preset, optional
         Chain or genre preset (default ``"default"``); a genre preset also
         gives the damage limits and the default target.
@@ -1231,7 +1389,7 @@ def master_file(input_path, output_path, *, chain: MasteringChain | None = None,
                 tolerance_lu: float = DEFAULT_TOLERANCE_LU, max_iterations: int = DEFAULT_MAX_ITERATIONS,
                 analyze_input: bool = False, analyze_output: bool | None = None,
                 cache_memory_bytes: int = DEFAULT_CACHE_MEMORY_BYTES, progress=None,
-                threads: bool = True) -> MasterResult:
+                threads: bool = True, report=None) -> MasterResult:
     """Master a file to a file (streamed in blocks: memory bounded by the cache policy).
 
     The output keeps the input's sample rate and channel count; 16/24-bit
@@ -1239,17 +1397,33 @@ def master_file(input_path, output_path, *, chain: MasteringChain | None = None,
     ``"32f"`` is written as undithered float (dither bypassed). The file is
     written next to its destination under a hidden name and renamed into
     place at the end (atomic); it never replaces the input and an existing
-    ``output_path`` needs ``overwrite=True``. Other arguments as in
-    :func:`master` (``analyze_output`` defaults to ``analyze_input``: both are
-    needed for :meth:`MasterResult.write_report`).
+    ``output_path`` needs ``overwrite=True``. The caller's ``chain`` is not
+    modified (see :func:`master`). Other arguments as in :func:`master`
+    (``analyze_output`` defaults to ``analyze_input``: both are needed for
+    :meth:`MasterResult.write_report`).
+
+    report : str or path, optional
+        Also write the report (``master_report.json`` and ``.png``, see
+        :meth:`MasterResult.write_report`) into this folder, created if
+        missing. It is checked before mastering starts (the nearest existing
+        folder must be writable; existing report files need ``overwrite``),
+        implies both analyses, and is written before ``output_path`` is put
+        in place: the master and its report appear together, and if either
+        cannot be written neither does (an :class:`AudioFileError`).
     """
-    from .io import audio_info, check_audio_path, iter_audio_blocks, same_file
+    from .io import audio_info, check_audio_path, iter_audio_blocks, replace_together, same_file
 
     inp = check_audio_path(input_path)
     out = pathlib.Path(output_path)
     if same_file(inp, out):
         raise AudioFileError(f"{out}: is the input file; write the master to another path")
     check_output_path(out, overwrite)
+    if report is not None:
+        report = check_report_folder(report, overwrite)
+        if analyze_output is False:
+            raise ParameterError("a report needs the full analysis of the output: analyze_output=False "
+                                 "cannot go with report=...")
+        analyze_input = analyze_output = True
     if bit_depth not in BIT_DEPTHS:
         raise ParameterError(f"bit_depth must be one of {', '.join(BIT_DEPTHS)}; got {bit_depth!r}")
     subtype, bits = BIT_DEPTHS[bit_depth]
@@ -1280,19 +1454,28 @@ def master_file(input_path, output_path, *, chain: MasteringChain | None = None,
         sinks.append(s)
         return s
 
+    staged = None
     try:
         res, sink = _run(iter_audio_blocks(inp, BLOCK), n, float(sr), C, chain, target, limits, pname, make_sink,
                          tolerance_lu=tolerance_lu, max_iterations=max_iterations,
                          cache_memory_bytes=cache_memory_bytes, progress=progress, analyze_input=analyze_input,
                          analyze_output=analyze_input if analyze_output is None else analyze_output,
                          threads=threads)
+        res.input, res.output, res.subtype = str(inp), str(out), subtype
         if out.exists() and not overwrite:
             raise AudioFileError(f"{out}: appeared while mastering; not replaced (use --force)")
-        os.replace(sink.path, out)
+        moves = []
+        if report is not None:      # the report first, under temporary names; then everything goes in place
+            staged = res._stage_report(report, overwrite=overwrite)
+            moves = list(staged.moves)
+        replace_together([*moves, (sink.path, out, overwrite)])
+        if staged is not None:
+            staged.created = []     # committed: the folders hold the files
     finally:
+        if staged is not None:
+            staged.discard()
         for s in sinks:
             s.discard()
-    res.input, res.output, res.subtype = str(inp), str(out), subtype
     return res
 
 

@@ -41,6 +41,7 @@ and ``dither`` (requantisation noise). The chain keeps the delivered ceiling
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 from typing import ClassVar
 
@@ -101,6 +102,10 @@ INTERPOLATION_GAIN_BOUND = 3.5
 #: Largest requantisation error of TPDF dither before noise shaping, in LSB
 #: (+-1 LSB triangular dither plus +-0.5 LSB rounding).
 DITHER_ERROR_LSB = 1.5
+
+#: Rounding allowance (dB) when comparing the limiter's aim with its minimum (a ceiling at exactly
+#: :attr:`MasteringChain.lowest_ceiling_db` must not fail on the last bit).
+AIM_SLACK_DB = 1e-9
 
 #: Limiter parameters the guard limiter copies (static values).
 GUARD_MIRRORS = ("release_ms", "auto_release", "lookahead_ms", "attack_shape", "stereo_link", "oversampling")
@@ -195,15 +200,22 @@ class MasteringChain(Processor):
         guard limiter behind ``parallel_drive`` when that is engaged) aims
         :attr:`dither_headroom_db` below it: the dither's worst-case
         true-peak contribution at its bit depth and noise shaping (see the
-        module docstring for the bound). The aim is clamped at the limiter's
-        -20 dBTP minimum. ``to_dict()["derived"]`` shows the aim, the headroom
-        and the guard limiter.
+        module docstring for the bound). The aim cannot go below the
+        limiter's -20 dBTP minimum: a ceiling so low that the headroom would
+        push the aim under it (:attr:`lowest_ceiling_db`, e.g. -19.9999 dBTP
+        with 24-bit dither, -19.984 dBTP with 16-bit TPDF) raises a
+        ``ParameterError`` when audio is processed, never a silent clamp
+        (parameters are set one at a time, so the combination is checked
+        then). ``to_dict()["derived"]`` shows the aim, the headroom and the
+        guard limiter.
 
     Latency
         The sum of the engaged stages' latencies (and the guard limiter's when
         engaged), in ``reported_latency_samples``; one-shot calls compensate
-        it. A sidechain input is not accepted (a DynamicEQ band set to the
-        external detector raises when audio is processed).
+        it. A sidechain input is not accepted, so a DynamicEQ band cannot use
+        the external detector: ``dynamic_eq.bandK_detector = "external"``
+        raises a ``ParameterError`` when it is set (directly, from 0-1, in a
+        preset or a ``from_dict``).
     """
 
     PARAMETERS: ClassVar[tuple[Param, ...]] = _PARAMETERS
@@ -216,6 +228,7 @@ class MasteringChain(Processor):
         self._stages = {name: cls() for name, cls in STAGES}
         self._guard = TruePeakLimiter()
         self._run_list: list = []
+        self._ceiling_problem: str | None = None
         super().__init__()
         for name, value in CHAIN_DEFAULTS.items():
             stage, pname = split_name(name)
@@ -270,38 +283,79 @@ class MasteringChain(Processor):
 
     @property
     def limiter_aim_db(self) -> float:
-        """The ceiling the limiter stage is actually given, dBTP (static value)."""
+        """The ceiling the limiter stage aims at, dBTP (static value): ``limiter.ceiling_db`` minus
+        :attr:`dither_headroom_db`. Below the limiter's -20 dBTP minimum the chain cannot process
+        (see :attr:`lowest_ceiling_db`)."""
         return self._aim(self._values["limiter.ceiling_db"])
 
-    def _aim(self, ceiling_db):
-        """Ceiling(s) minus the dither headroom at each value, clamped at the limiter's minimum."""
+    @property
+    def lowest_ceiling_db(self) -> float:
+        """The lowest ``limiter.ceiling_db`` (dBTP) whose aim stays at or above the limiter's minimum
+        with the current dither settings (the minimum itself when the dither is bypassed)."""
         lo = TruePeakLimiter._param_map["ceiling_db"].minimum
+        v = self._values
+        if v["dither.bypass"]:
+            return float(lo)
+        err = dither_true_peak_error(v["dither.bit_depth"], v["dither.noise_shaping"])
+        return float(20.0 * np.log10(10.0 ** (lo / 20.0) + err))
+
+    def _aim(self, ceiling_db):
+        """Ceiling(s) minus the dither headroom at each value (not clamped: see :meth:`_sync_ceiling`)."""
         v = self._values
         if isinstance(ceiling_db, np.ndarray):
             if v["dither.bypass"]:
-                return np.maximum(ceiling_db, lo)
+                return np.array(ceiling_db, dtype=np.float64)
             head = dither_headroom_db(ceiling_db, v["dither.bit_depth"], v["dither.noise_shaping"])
-            return np.maximum(ceiling_db - head, lo)
+            return ceiling_db - head
         head = 0.0 if v["dither.bypass"] else dither_headroom_db(ceiling_db, v["dither.bit_depth"],
                                                                  v["dither.noise_shaping"])
-        return max(float(ceiling_db) - head, lo)
+        return float(ceiling_db) - head
+
+    def _aim_problem(self, ceiling_db, aim) -> str | None:
+        """Why ``aim`` (for ``ceiling_db``; scalars or arrays) cannot be given to the limiter, or None."""
+        lo = TruePeakLimiter._param_map["ceiling_db"].minimum
+        c, a = np.atleast_1d(np.asarray(ceiling_db, dtype=np.float64)), np.atleast_1d(np.asarray(aim))
+        bad = np.flatnonzero(~(a >= lo - AIM_SLACK_DB))
+        if bad.size == 0:
+            return None
+        i = int(bad[0])
+        v = self._values
+        where = "" if c.size == 1 else f" (automation, value {i} of the curve)"
+        shaping = v["dither.noise_shaping"]
+        shaping = "no noise shaping" if shaping == "none" else f"{shaping} noise shaping"
+        lowest = math.ceil(self.lowest_ceiling_db * 1e4) / 1e4      # rounded up: the value shown works
+        return (f"MasteringChain: limiter.ceiling_db {c[i]:.6g} dBTP{where} leaves no room for the dither: with "
+                f"{v['dither.bit_depth']}-bit TPDF dither ({shaping}) the limiter must aim {c[i] - a[i]:.4g} dB "
+                f"lower, at {a[i]:.6g} dBTP, below its {lo:g} dBTP minimum. Use a ceiling of at least "
+                f"{lowest:.4f} dBTP, or bypass the dither (dither.bypass=True)")
 
     def _sync_ceiling(self) -> None:
-        """Give the limiter (and guard) the aim for the current ceiling, dither and automation."""
+        """Give the limiter (and guard) the aim for the current ceiling, dither and automation.
+
+        An aim below the limiter's minimum is recorded (the stages keep the
+        minimum meanwhile) and raised by :meth:`stream_section`: parameters
+        are set one at a time, so only processing can judge the combination.
+        """
+        lo = TruePeakLimiter._param_map["ceiling_db"].minimum
+        ceiling = self._values["limiter.ceiling_db"]
         aim = self.limiter_aim_db
-        self._stages["limiter"].set_parameter("ceiling_db", aim)
-        self._guard.set_parameter("ceiling_db", aim)
+        problem = self._aim_problem(ceiling, aim)
+        self._stages["limiter"].set_parameter("ceiling_db", max(aim, lo))
+        self._guard.set_parameter("ceiling_db", max(aim, lo))
         curve = self._automation.get("limiter.ceiling_db")
         if curve is not None:
+            problem = self._aim_problem(curve.values, self._aim(curve.values)) or problem
             self._stages["limiter"].set_automation("ceiling_db", self._aim_curve(curve))
             self._forward_guard_curve()
         else:
             self._stages["limiter"].clear_automation("ceiling_db")
             self._guard.clear_automation("ceiling_db")
+        self._ceiling_problem = problem
 
     def _aim_curve(self, curve: Curve):
-        """Curve data for the limiter and guard: the ceiling curve mapped to the aim."""
-        values = self._aim(curve.values)
+        """Curve data for the limiter and guard: the ceiling curve mapped to the aim (held at the
+        limiter's minimum where it would go below; :meth:`stream_section` then raises)."""
+        values = np.maximum(self._aim(curve.values), TruePeakLimiter._param_map["ceiling_db"].minimum)
         if curve.kind == "samples":
             return values
         return np.column_stack([curve.times_s, values])
@@ -331,6 +385,15 @@ class MasteringChain(Processor):
         raise ParameterError(f"MasteringChain has no parameter {name!r}: names are '<stage>.<parameter>' with "
                              f"stage one of {', '.join(STAGE_NAMES)}") from None
 
+    def _check_chain_value(self, name: str, value) -> None:
+        """Values a stage accepts on its own but the chain cannot honour."""
+        stage, pname = split_name(name)
+        if stage == "dynamic_eq" and pname.endswith("_detector") and value == "external":
+            raise ParameterError(
+                f"{type(self).__name__}.{name}: 'external' needs a sidechain signal, and a MasteringChain takes "
+                f"no sidechain input (its dynamic EQ can only detect from its own input); use 'internal', or "
+                f"run a DynamicEQ of its own with process(..., sidechain=...)")
+
     def set_parameter(self, name: str, value) -> None:
         """Set a flat parameter (``"limiter.ceiling_db"``) to a value or a curve."""
         p = self._param(name)
@@ -338,6 +401,7 @@ class MasteringChain(Processor):
             self.set_automation(name, value)
             return
         v = p.validate(value, type(self).__name__)
+        self._check_chain_value(p.name, v)
         stage, pname = split_name(name)
         if pname == "bypass":
             if v != self._values[name]:
@@ -425,6 +489,13 @@ class MasteringChain(Processor):
         if pname == "bypass" or name == "limiter.ceiling_db":
             self.set_parameter(name, p.from_normalized(x))
             return
+        if p.kind == "choice":
+            try:
+                v = p.from_normalized(x)
+            except (TypeError, ValueError):
+                v = None          # an invalid x: the stage's own check below names it
+            if v is not None:
+                self._check_chain_value(p.name, v)
         try:
             self._stages[stage].set_normalized(pname, x)
         except ParameterError as e:
@@ -500,6 +571,8 @@ class MasteringChain(Processor):
         sr = self._sample_rate
         if not self._prepared or self._needs_prepare:
             raise ParameterError("MasteringChain.stream_section needs a prepared chain: call prepare() first")
+        if self._ceiling_problem is not None:
+            raise ParameterError(self._ceiling_problem)
         names = self._section(start, stop)
         y = x
         # curves act on the song's timeline: each stage's input is late by the

@@ -1207,14 +1207,61 @@ def load_pedalboard_plugin(name_or_path, *, paths=None, parameters: dict | None 
     return plug
 
 
+def _builtin_properties(plugin) -> list[str]:
+    """Settable properties of a built-in pedalboard plugin (``Compressor.threshold_db``, ...)."""
+    cls = type(plugin)
+    return [a for a in dir(cls) if not a.startswith("_") and isinstance(getattr(cls, a, None), property)
+            and getattr(cls, a).fset is not None]
+
+
+def _set_builtin_property(plugin, name: str, value) -> None:
+    """Set a built-in pedalboard plugin's property and read it back (DESIGN.md: read back after every write).
+
+    pedalboard keeps numbers in float32, so a number reads back within its
+    float32 rounding (relative 1e-6); anything else (enums, bools, strings)
+    must read back equal. A plugin that stores something else raises
+    :class:`ParameterReadbackError` naming the value written and read.
+    """
+    kind = type(plugin).__name__
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ParameterError(f"{kind}.{name} must be a finite number; got {value!r}")
+    try:
+        setattr(plugin, name, value)
+    except (ValueError, TypeError, AttributeError) as e:
+        raise ParameterError(f"{kind}.{name}: {e}") from None
+    got = getattr(plugin, name)
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
+        ok = (isinstance(got, (int, float, np.integer, np.floating)) and not isinstance(got, bool)
+              and math.isfinite(float(got))
+              and abs(float(got) - float(value)) <= 1e-6 * max(1.0, abs(float(value))))
+    else:
+        ok = got == value
+    if not ok:
+        raise ParameterReadbackError(f"{kind}.{name}: set to {value!r}, reads back {got!r} (the plugin stores "
+                                     f"something else: out of its range or snapped to a step)")
+
+
 def set_pedalboard_parameter(plugin, name: str, value, normalized: bool = False) -> None:
-    """Set a pedalboard plugin parameter (display units, or raw 0-1) and read it back."""
+    """Set a pedalboard plugin parameter (display units, or raw 0-1) and read it back.
+
+    Works for VST3s (their ``parameters``) and for pedalboard's built-in
+    plugins (their properties, e.g. ``Compressor.threshold_db``); every write
+    is read back and a plugin that stores something else raises
+    :class:`ParameterReadbackError`.
+    """
     params = getattr(plugin, "parameters", None)
     if params is None or name not in params:
-        if params is None and hasattr(plugin, name) and not normalized:  # built-in plugin property
-            setattr(plugin, name, value)
-            return
-        known = ", ".join(params) if params else "none"
+        if params is None:
+            props = _builtin_properties(plugin)
+            if name in props and not normalized:     # built-in plugin property
+                _set_builtin_property(plugin, name, value)
+                return
+            if name in props:
+                raise ParameterError(f"{type(plugin).__name__}.{name}: built-in pedalboard plugins take values "
+                                     f"in their own units, not normalised 0-1")
+            known = ", ".join(props) or "none"
+        else:
+            known = ", ".join(params) or "none"
         raise ParameterError(f"{type(plugin).__name__} has no parameter {name!r}; parameters: {known}")
     p = params[name]
     if normalized:

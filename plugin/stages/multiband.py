@@ -15,6 +15,7 @@ import numpy as np
 
 from ..dsp import dynamics as dyn
 from ..dsp.crossover import _lr4_gain_sum_kernel, _lr4_split_kernel, lr4_coefficients
+from ..errors import ParameterError
 from ..params import Param, boolean, choice
 from ..processor import CONTROL_INTERVAL, Processor
 from .compressor import filter_detector, sidechain_hpf_sos
@@ -51,8 +52,11 @@ class MultibandCompressor(Processor):
         2-6 bands (default 4). Structural: changing it re-prepares the stage.
     crossover1_hz ... crossover5_hz : float
         Crossover frequencies, 20 Hz-20 kHz (defaults 120, 1000, 6000,
-        10000, 15000 Hz). The first ``num_bands - 1`` are used, in ascending
-        order (band 1 is always the lowest); a crossover above 0.45 fs is
+        10000, 15000 Hz). The first ``num_bands - 1`` are used and must be
+        strictly ascending (band 1 is the lowest): processing raises a
+        ``ParameterError`` naming them otherwise (also when automation or a
+        smoothing ramp makes them cross). They are not checked when set, so
+        they can be changed one at a time. A crossover above 0.45 fs is
         designed at 0.45 fs.
     bandK_threshold_db, bandK_ratio, bandK_knee_db, bandK_attack_ms, bandK_release_ms, bandK_makeup_db : float
         Per band, as in :class:`~neuromaster.Compressor` (defaults -20 dB,
@@ -136,7 +140,9 @@ class MultibandCompressor(Processor):
         sr = self.sample_rate
         k = self._k
         self._xo_names = [f"crossover{j}_hz" for j in range(1, k)]
-        self._xo_static = lr4_coefficients(np.sort([v[n] for n in self._xo_names]), sr)[np.newaxis]
+        xo = np.array([v[n] for n in self._xo_names], dtype=np.float64)
+        self._xo_problem = self._crossover_problem(xo[np.newaxis])
+        self._xo_static = lr4_coefficients(xo, sr)[np.newaxis]
         rows = {kind: np.array([[v[f"band{b}_{kind}"]] for b in range(1, k + 1)]) for kind in _BAND_KINDS}
         rows["ratio"] = 1.0 - 1.0 / rows["ratio"]
         rows["attack_ms"] = dyn.smoothing_coefficient(rows["attack_ms"], sr)
@@ -168,12 +174,35 @@ class MultibandCompressor(Processor):
                     self._ms[b] = 0.0
 
     # ------------------------------------------------------------ controls
+    def _crossover_problem(self, values: np.ndarray) -> str | None:
+        """Why crossover rows ``values`` (blocks, num_bands - 1) in Hz cannot split the bands, or None."""
+        if values.shape[1] < 2:
+            return None
+        ok = np.diff(values, axis=1) > 0.0
+        if ok.all():
+            return None
+        row, j = (int(i) for i in np.argwhere(~ok)[0])
+        names = self._xo_names
+        shown = ", ".join(f"{nm}={values[row, i]:g}" for i, nm in enumerate(names))
+        when = ""
+        if values.shape[0] > 1:
+            at = (self._position // CONTROL_INTERVAL + row) * CONTROL_INTERVAL
+            when = f" at sample {at} (automation or a smoothing ramp)"
+        return (f"{type(self).__name__}: the crossovers of the {len(names) + 1} bands must be strictly ascending "
+                f"(band 1 is the lowest); {names[j]} ({values[row, j]:g} Hz) is not below {names[j + 1]} "
+                f"({values[row, j + 1]:g} Hz){when}: {shown} Hz")
+
     def _crossover_coefs(self, n: int) -> np.ndarray:
         if all(self._is_static(name) for name in self._xo_names):
+            if self._xo_problem is not None:
+                raise ParameterError(self._xo_problem)
             return self._xo_static
         values = np.stack([np.broadcast_to(np.asarray(self._control_blocks(name, n), dtype=np.float64),
                                            (self._n_blocks(n),)) for name in self._xo_names], axis=1)
-        return lr4_coefficients(np.sort(values, axis=1), self.sample_rate)
+        problem = self._crossover_problem(values)
+        if problem is not None:
+            raise ParameterError(problem)
+        return lr4_coefficients(values, self.sample_rate)
 
     def _n_blocks(self, n: int) -> int:
         p = self._position
