@@ -31,37 +31,27 @@ Coefficients are stored as ``(..., 3, 5)``: rows LP, HP, AP, each
 ``[b0, b1, b2, a1, a2]`` (``a0 = 1``). Kernels accept one set
 (``(1, X, 3, 5)``) or one per control block (``(B, X, 3, 5)``, block ``k``
 covering absolute samples ``j`` with ``j // interval == position // interval + k``,
-as in :func:`neuromaster.dsp.biquad.sos_filter_blocks`).
+as in :func:`neuromaster.dsp.biquad.sos_filter_blocks`). The LR4 kernels
+here are fused for speed (split, level detection and gain sum in one pass);
+their sections are the RBJ designs of :mod:`neuromaster.dsp.biquad`.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 
-from .biquad import rbj, sos_response
+from .biquad import design_frequency, rbj, sos_response
 
 #: Q of each Butterworth section of an LR4 filter.
 LR4_Q = 1.0 / np.sqrt(2.0)
-#: Highest design frequency as a fraction of the sample rate (RBJ designs need f < fs/2).
-MAX_DESIGN_FRACTION = 0.45
-
-
-def design_frequency(frequency_hz, sample_rate: float) -> np.ndarray:
-    """Crossover frequency actually designed: ``min(f, 0.45 * sample_rate)``.
-
-    A crossover set above 0.45 fs (e.g. 20 kHz at 22.05 kHz) is designed at
-    0.45 fs; everything below that is designed exactly as given.
-    """
-    return np.minimum(np.asarray(frequency_hz, dtype=np.float64), MAX_DESIGN_FRACTION * sample_rate)
-
-
 def lr4_coefficients(crossover_hz, sample_rate: float) -> np.ndarray:
     """LR4 section coefficients for one or many crossover frequencies.
 
     Parameters
     ----------
     crossover_hz : float or array, Hz
-        Crossover frequencies (> 0; designed at ``min(f, 0.45 fs)``).
+        Crossover frequencies (> 0; designed at ``min(f, 0.49 fs)``:
+        :func:`~neuromaster.dsp.biquad.design_frequency`).
     sample_rate : float
         In Hz.
 
@@ -406,7 +396,7 @@ def linear_phase_lowpass(crossover_hz: float, sample_rate: float, half_length: i
     ----------
     crossover_hz : float
         -6.02 dB point, >= 50 Hz (``LINEAR_PHASE_MIN_HZ``) for the stated
-        accuracy; designed at ``min(f, 0.45 fs)``.
+        accuracy; designed at ``min(f, 0.49 fs)`` (:func:`~neuromaster.dsp.biquad.design_frequency`).
     sample_rate : float
         In Hz.
     half_length : int

@@ -724,8 +724,8 @@ def _core_sample(h0, m0, u0, s, hp, ma, L, P, Q, ic, xc, u1, beta, r, ip, ik, cc
 def _coupling_kernel(x, b0, b1, a1, gain, z, xg, diff):
     """The transformer's input network at the base rate: the coupling
     capacitor, a first-order high-pass ``(b0 + b1 z^-1) / (1 + a1 z^-1)``
-    (transposed direct form II, as :func:`neuromaster.dsp.biquad.sos_filter`
-    runs a section with ``b2 = a2 = 0``), and the drive gain.
+    (transposed direct form II: one state value suffices for a first-order
+    section), and the drive gain, fused in one pass.
 
     x (C, N); gain: length 1 or N; z (C,): the filter state, updated in place
     (denormals flushed at the end). Writes ``xg = gain * HP(x)`` (the core's

@@ -46,7 +46,7 @@ def test_kernel_matches_scipy_and_chunks(rng):
     np.testing.assert_allclose(np.concatenate([y1, y2], axis=1), y, atol=1e-12)
     # the python body of the kernel agrees with the compiled one
     yp = np.empty_like(x[:, :300])
-    bq._sos_kernel.py_func(x[:, :300], sos, np.zeros((2, 2, 2)), yp)
+    bq._cascade_kernel.py_func(x[:, :300], yp, sos, np.zeros((2, 2, 4)))
     np.testing.assert_allclose(yp, y[:, :300], atol=1e-12)
 
 
@@ -58,6 +58,42 @@ def test_block_kernel_with_constant_blocks_equals_static(rng):
     nb = (pos + 1000 - 1) // interval - pos // interval + 1
     yb, _ = bq.sos_filter_blocks(x, np.broadcast_to(sos, (nb, 1, 6)), bq.sos_state(1, 1), pos, interval)
     np.testing.assert_array_equal(y, yb)
+
+
+def test_per_block_design_kernel_matches_rbj(rng):
+    """The kernels' per-control-block RBJ design (the dynamic EQ's gain) equals the numpy design."""
+    sr = 48000.0
+    f, q = 700.0, 1.3
+    w0 = 2 * np.pi * f / sr
+    cw, al = np.array([np.cos(w0)]), np.array([np.sin(w0) / (2 * q)])
+    gains = np.concatenate([[0.0], rng.uniform(-24, 24, 20)])
+    for code, kind in ((bq.PEAK, "peak"), (bq.LOW_SHELF, "low_shelf"), (bq.HIGH_SHELF, "high_shelf")):
+        for fn in (bq._rbj_rows_kernel, bq._rbj_rows_kernel.py_func):
+            out = np.empty((gains.size, 6))
+            fn(code, cw, al, gains, out)
+            np.testing.assert_allclose(out, bq.rbj(kind, f, gains, q, sr), atol=1e-13)
+            # 0 dB: numerator == denominator exactly (the identity section)
+            assert np.array_equal(out[0, :3], out[0, 3:])
+
+
+def test_blocks_kernel_matches_scipy(rng):
+    sr = 44100.0
+    sos = bq.rbj("bandpass", 300.0, 0.0, 2.0, sr)
+
+    def blocks(position, n):
+        return np.ascontiguousarray(np.broadcast_to(sos, (bq.control_blocks(position, n, 16), 1, 6)))
+
+    x = rng.standard_normal((2, 3000))
+    y = np.empty_like(x)
+    z = np.zeros((2, 1, 4))
+    bq._cascade_blocks_kernel(x, y, blocks(0, 3000), z, 0, 16)
+    np.testing.assert_allclose(y, ss.sosfilt(sos, x, axis=1), atol=1e-12)
+    # chunked with carried state, and the python body
+    y1, y2 = np.empty((2, 1000)), np.empty((2, 2000))
+    z = np.zeros((2, 1, 4))
+    bq._cascade_blocks_kernel.py_func(np.ascontiguousarray(x[:, :1000]), y1, blocks(0, 1000), z, 0, 16)
+    bq._cascade_blocks_kernel(np.ascontiguousarray(x[:, 1000:]), y2, blocks(1000, 2000), z, 1000, 16)
+    np.testing.assert_allclose(np.concatenate([y1, y2], axis=1), y, atol=1e-12)
 
 
 # ------------------------------------------------------ independent reference

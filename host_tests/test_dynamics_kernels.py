@@ -283,39 +283,6 @@ def test_dynamics_gain_chunked_state_and_py_func(rng):
     np.testing.assert_allclose(outs[0], outs[1], atol=1e-12)
 
 
-def test_eq_design_kernel_matches_rbj(rng):
-    from neuromaster.dsp.biquad import rbj
-    sr = 48000.0
-    f, q = 700.0, 1.3
-    w0 = 2 * np.pi * f / sr
-    cw, al = np.array([np.cos(w0)]), np.array([np.sin(w0) / (2 * q)])
-    gains = np.concatenate([[0.0], rng.uniform(-24, 24, 20)])
-    for code, kind in ((dyn.EQ_PEAK, "peak"), (dyn.EQ_LOW_SHELF, "low_shelf"), (dyn.EQ_HIGH_SHELF, "high_shelf")):
-        for fn in (dyn._eq_design_kernel, dyn._eq_design_kernel.py_func):
-            out = np.empty((gains.size, 6))
-            fn(code, gains, cw, al, out)
-            np.testing.assert_allclose(out, rbj(kind, f, gains, q, sr), atol=1e-13)
-            # 0 dB: numerator == denominator exactly (the identity section)
-            assert np.array_equal(out[0, :3], out[0, 3:])
-
-
-def test_biquad_blocks_kernel_matches_scipy(rng):
-    import scipy.signal as ss
-    from neuromaster.dsp.biquad import rbj
-    sos = rbj("bandpass", 300.0, 0.0, 2.0, SR)
-    x = rng.standard_normal((2, 3000))
-    y = np.empty_like(x)
-    z = np.zeros((2, 4))
-    dyn._biquad_blocks_kernel(x, sos[np.newaxis], 0, 16, z, y)
-    np.testing.assert_allclose(y, ss.sosfilt(sos, x, axis=1), atol=1e-12)
-    # chunked with carried state, and the python body
-    y1, y2 = np.empty((2, 1000)), np.empty((2, 2000))
-    z = np.zeros((2, 4))
-    dyn._biquad_blocks_kernel.py_func(np.ascontiguousarray(x[:, :1000]), sos[np.newaxis], 0, 16, z, y1)
-    dyn._biquad_blocks_kernel(np.ascontiguousarray(x[:, 1000:]), sos[np.newaxis], 1000, 16, z, y2)
-    np.testing.assert_allclose(np.concatenate([y1, y2], axis=1), y, atol=1e-12)
-
-
 def test_level_kernels_py_func(rng):
     det = rng.standard_normal((2, 2, 500))
     for linked in (True, False):

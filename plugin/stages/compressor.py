@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from ..dsp import dynamics as dyn
-from ..dsp.biquad import rbj, sos_filter, sos_filter_blocks
+from ..dsp.biquad import design_frequency, rbj, sos_filter, sos_filter_blocks, sos_state
 from ..params import Param, choice
 from ..processor import CONTROL_INTERVAL, Processor
 
@@ -28,10 +28,11 @@ def sidechain_hpf_sos(frequency_hz, sample_rate: float) -> np.ndarray:
     """Butterworth 2nd-order high-pass rows (RBJ cookbook HPF, Q = 1/sqrt(2)).
 
     ``frequency_hz`` 0 gives the identity section (filter off); frequencies
-    above 0.45 fs are designed at 0.45 fs. Shape ``np.shape(frequency_hz) + (6,)``.
+    are designed at :func:`~neuromaster.dsp.biquad.design_frequency`
+    (``min(f, 0.49 fs)``). Shape ``np.shape(frequency_hz) + (6,)``.
     """
     f = np.asarray(frequency_hz, dtype=np.float64)
-    safe = np.clip(np.where(f > 0, f, 1.0), 1e-3, 0.45 * sample_rate)
+    safe = design_frequency(np.maximum(np.where(f > 0, f, 1.0), 1e-3), sample_rate)
     sos = rbj("highpass", safe, 0.0, HPF_Q, sample_rate)
     return np.where((f > 0)[..., np.newaxis], sos, _IDENTITY)
 
@@ -40,7 +41,7 @@ def filter_detector(det: np.ndarray, proc: Processor, name: str, state: np.ndarr
     """Apply a (possibly automated) sidechain high-pass to ``det`` (D, n).
 
     ``static_sos`` is the (6,) design for the static value (None when off).
-    Returns ``(filtered, new_state)``; ``state`` is ``(D, 1, 2)``.
+    Returns ``(filtered, new_state)``; ``state`` is ``(D, 1, 4)`` (:func:`~neuromaster.dsp.biquad.sos_state`).
     """
     n = det.shape[1]
     if proc._is_static(name):
@@ -124,7 +125,7 @@ class Compressor(Processor):
         c = self.num_channels
         self._ms = np.zeros((1, c))
         self._gs = np.zeros((1, c))
-        self._hpf_z = np.zeros((c, 1, 2))
+        self._hpf_z = sos_state(c, 1)
         self._buffers = {}
         self._views = {}
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..dsp import biquad
-from ..dsp import eq as eqdsp
 from ..params import Param
 from ..processor import CONTROL_INTERVAL, Processor
 
@@ -15,7 +14,7 @@ class DCBlocker(Processor):
     """Remove DC offset and subsonic drift.
 
     A 2nd-order Butterworth high-pass (RBJ cookbook HPF, Q = 1/sqrt(2), run
-    in direct form I by :func:`neuromaster.dsp.eq.df1_cascade`) at
+    in direct form I by :func:`neuromaster.dsp.biquad.sos_filter`) at
     ``cutoff_frequency_hz``: zero gain at DC, so a constant offset decays to
     nothing (time constant ``sqrt(2) / (2 pi fc)``: 45 ms at 5 Hz); 12 dB/oct
     below the corner, -3.01 dB at it, and ``-10 log10(1 + (fc/f)**4)`` dB
@@ -36,7 +35,7 @@ class DCBlocker(Processor):
     SUPPORTED_CHANNELS = tuple(range(1, 9))
 
     def _prepare(self):
-        self._z = eqdsp.df1_state(self.num_channels, 1)
+        self._z = biquad.sos_state(self.num_channels, 1)
         self._scratch = np.empty((self.num_channels, 0))
 
     def _reset_state(self):
@@ -56,8 +55,8 @@ class DCBlocker(Processor):
             if self._scratch.shape[1] < n:
                 self._scratch = np.empty((self.num_channels, n))
             y = self._scratch[:, :n]
-            eqdsp._multi_kernel(x, y, self._sos, self._z)
+            biquad._cascade_kernel(x, y, self._sos, self._z)
             return y
         f = np.asarray(self._control_blocks("cutoff_frequency_hz", x.shape[1]), dtype=np.float64)
-        y, self._z = eqdsp.df1_cascade_blocks(x, self._design(f)[:, None, :], self._z, self._position, CONTROL_INTERVAL)
+        y, self._z = biquad.sos_filter_blocks(x, self._design(f)[:, None, :], self._z, self._position, CONTROL_INTERVAL)
         return y

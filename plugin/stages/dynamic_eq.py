@@ -6,7 +6,11 @@ bell, a Butterworth low-pass / high-pass at the frequency for a low / high
 shelf), the dynamics of :mod:`neuromaster.dsp.dynamics` (hard knee,
 ``floor_db = |range_db|``), and an RBJ cookbook EQ section whose gain is the
 smoothed gain, redesigned every ``CONTROL_INTERVAL`` (16) samples at
-absolute positions.
+absolute positions. The section runs in direct form I
+(:mod:`neuromaster.dsp.biquad`) on its difference from the identity:
+``y = x + D x`` with ``D = H - 1``, whose numerator ``b - a`` is exactly zero
+at 0 dB (the same filter as direct form I on ``H``, to rounding, with the
+state ``y - x`` in place of ``y``).
 
 Gain of band ``b`` for a detector level ``L`` (dB) above ``threshold_db``::
 
@@ -15,15 +19,15 @@ Gain of band ``b`` for a detector level ``L`` (dB) above ``threshold_db``::
 
 then smoothed with ``attack_ms`` (towards larger ``|g|``) and ``release_ms``
 (63 % times). Below threshold ``g`` is exactly 0 dB, the RBJ section is then
-exactly the identity (its numerator equals its denominator), and the
-output equals the input sample for sample.
+exactly the identity (its numerator equals its denominator, so ``D = 0``),
+and the output equals the input sample for sample.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..dsp import dynamics as dyn
-from ..dsp.biquad import _sos_blocks_kernel, rbj
+from ..dsp import biquad as bq
 from ..errors import ParameterError
 from ..params import Param, boolean, choice
 from ..processor import CONTROL_INTERVAL, Processor
@@ -39,9 +43,9 @@ _DEFAULTS = (  # enabled, type, frequency_hz
 )
 _BUTTERWORTH_Q = 1.0 / np.sqrt(2.0)
 _DETECTOR_KIND = {"bell": "bandpass", "low_shelf": "lowpass", "high_shelf": "highpass"}
-_EQ_KIND = {"bell": "peak", "low_shelf": "low_shelf", "high_shelf": "high_shelf"}
-_EQ_CODE = {"bell": dyn.EQ_PEAK, "low_shelf": dyn.EQ_LOW_SHELF, "high_shelf": dyn.EQ_HIGH_SHELF}
-_IDENTITY = np.array([1.0, 0.0, 0.0, 1.0, 0.0, 0.0])
+_EQ_CODE = {"bell": bq.PEAK, "low_shelf": bq.LOW_SHELF, "high_shelf": bq.HIGH_SHELF}
+#: ``D = H - 1`` of the identity section: numerator 0, denominator 1.
+_NO_CHANGE = np.array([0.0, 0.0, 0.0, 1.0, 0.0, 0.0])
 _ZEROS = np.zeros((NUM_BANDS, 1))
 _ZERO_ACC = np.zeros(NUM_BANDS)
 
@@ -63,20 +67,24 @@ def _band_params(k: int) -> tuple:
     )
 
 
-def _eq_rows(kind: str, frequency_hz, gain_db, q, sample_rate: float) -> np.ndarray:
-    f = np.minimum(frequency_hz, 0.45 * sample_rate)
-    return rbj(_EQ_KIND[kind], f, gain_db, q, sample_rate)
-
-
 def _cw_alpha(frequency_hz, q, sample_rate: float) -> tuple[np.ndarray, np.ndarray]:
-    """RBJ ``cos(w0)`` and ``alpha = sin(w0) / (2 Q)`` (as in biquad.rbj), as 1-D arrays."""
-    w0 = 2.0 * np.pi * np.atleast_1d(np.minimum(frequency_hz, 0.45 * sample_rate)).astype(np.float64) / sample_rate
-    return np.cos(w0), np.sin(w0) / (2.0 * np.atleast_1d(np.asarray(q, dtype=np.float64)))
+    """RBJ ``cos(w0)`` and ``alpha`` of the EQ section (:func:`~neuromaster.dsp.biquad.cos_alpha`), as 1-D arrays."""
+    cw, alpha = bq.cos_alpha(bq.design_frequency(frequency_hz, sample_rate), q, sample_rate)
+    return np.atleast_1d(cw), np.atleast_1d(alpha)
 
 
 def _detector_rows(kind: str, frequency_hz, q, sample_rate: float) -> np.ndarray:
-    f = np.minimum(frequency_hz, 0.45 * sample_rate)
-    return rbj(_DETECTOR_KIND[kind], f, 0.0, q if kind == "bell" else _BUTTERWORTH_Q, sample_rate)
+    f = bq.design_frequency(frequency_hz, sample_rate)
+    return bq.rbj(_DETECTOR_KIND[kind], f, 0.0, q if kind == "bell" else _BUTTERWORTH_Q, sample_rate)
+
+
+def _difference_rows(rows: np.ndarray) -> np.ndarray:
+    """``D = H - 1`` of RBJ rows ``[b0, b1, b2, 1, a1, a2]`` in place:
+    numerator ``[b0 - 1, b1 - a1, b2 - a2]`` (exactly 0 where ``b == a``)."""
+    rows[:, 0] -= 1.0
+    rows[:, 1] -= rows[:, 4]
+    rows[:, 2] -= rows[:, 5]
+    return rows
 
 
 class DynamicEQ(Processor):
@@ -89,7 +97,8 @@ class DynamicEQ(Processor):
     bandK_type : {"bell", "low_shelf", "high_shelf"}
         EQ shape (RBJ cookbook peakingEQ / lowShelf / highShelf).
     bandK_frequency_hz : float
-        20 Hz-20 kHz (designed at min(f, 0.45 fs)).
+        20 Hz-20 kHz (designed at min(f, 0.49 fs):
+        :func:`~neuromaster.dsp.biquad.design_frequency`).
     bandK_q : float
         0.1-10: the EQ's Q (for shelves the cookbook's shelf Q, 0.707 =
         slope 1) and the bell detector's band-pass Q.
@@ -137,18 +146,18 @@ class DynamicEQ(Processor):
     # ----------------------------------------------------------- lifecycle
     def _prepare(self):
         c = self.num_channels
-        self._z_det = np.zeros((NUM_BANDS, c, 4))
-        self._z_eq = np.zeros((c, NUM_BANDS, 2))
+        self._z_det = np.zeros((NUM_BANDS, c, 1, 4))   # detector filter, direct form I
+        self._z_eq = np.zeros((NUM_BANDS, c, 1, 4))    # EQ section's difference D, direct form I
         self._ms = np.zeros((NUM_BANDS, c))
         self._gs = np.zeros((NUM_BANDS, c))
-        self._coef = np.tile(_IDENTITY, (NUM_BANDS, c, 1))
+        self._coef = np.tile(_NO_CHANGE, (NUM_BANDS, c, 1))  # last designed D per band and channel
 
     def _reset_state(self):
         self._z_det[:] = 0.0
         self._z_eq[:] = 0.0
         self._ms[:] = 0.0
         self._gs[:] = 0.0
-        self._coef[:] = _IDENTITY
+        self._coef[:] = _NO_CHANGE
 
     def _update(self):
         v = self._values
@@ -164,10 +173,10 @@ class DynamicEQ(Processor):
             for k in range(NUM_BANDS):
                 if k not in self._bands:  # a disabled band starts afresh when enabled again
                     self._z_det[k] = 0.0
-                    self._z_eq[:, k] = 0.0
+                    self._z_eq[k] = 0.0
                     self._ms[k] = 0.0
                     self._gs[k] = 0.0
-                    self._coef[k] = _IDENTITY
+                    self._coef[k] = _NO_CHANGE
 
     # ----------------------------------------------------------- processing
     def _rows(self, name: str, bands: list, n: int, transform=None) -> np.ndarray:
@@ -211,15 +220,15 @@ class DynamicEQ(Processor):
                     else sidechain
             else:
                 src = x
+            # the kernels run on our own state (updated in place)
             if self._is_static(name + "frequency_hz") and self._is_static(name + "q"):
-                rows = self._det_sos[k]
+                bq._cascade_kernel(src, dets[j], self._det_sos[k], self._z_det[k])
             else:
                 fb = np.broadcast_to(np.asarray(self._control_blocks(name + "frequency_hz", n), dtype=np.float64),
                                      (nbk,))
                 qb = np.broadcast_to(np.asarray(self._control_blocks(name + "q", n), dtype=np.float64), (nbk,))
-                rows = _detector_rows(v[name + "type"], fb, qb, sr)
-            z = self._z_det[k]
-            dyn._biquad_blocks_kernel(src, rows, pos, interval, z, dets[j])
+                rows = _detector_rows(v[name + "type"], fb, qb, sr)[:, np.newaxis, :]
+                bq._cascade_blocks_kernel(src, dets[j], rows, self._z_det[k], pos, interval)
         link = self._control_array("stereo_link", n) if not self._is_static("stereo_link") \
             else np.full(1, v["stereo_link"])
         linked = c == 1 or (link.shape[0] == 1 and link[0] >= 1.0)
@@ -243,12 +252,15 @@ class DynamicEQ(Processor):
         gain_db = np.zeros((NUM_BANDS, n))
         gain_db[bands] = (g[:, 0] if r == 1 else g.min(axis=1)) * sign
         self._trace("gain_db", gain_db)
-        # ---- EQ sections, redesigned at every control block start (absolute positions)
+        # ---- EQ sections, redesigned at every control block start (absolute positions),
+        # each run as y += D y with D = H - 1 (exactly 0 at 0 dB)
         starts = (first + np.arange(nbk)) * interval - pos
         fresh = starts >= 0  # blocks that start inside this call (else: continue the stored design)
         idx = starts[fresh]
-        sos = np.empty((r, nbk, kb, 6))
+        rows = np.empty((nbk, 1, 6))
         design = np.empty((int(fresh.sum()), 6))
+        y = x.copy()
+        d = np.empty_like(x)
         for j, k in enumerate(bands):
             name = f"band{k + 1}_"
             if self._is_static(name + "frequency_hz") and self._is_static(name + "q"):
@@ -261,24 +273,14 @@ class DynamicEQ(Processor):
             sg = sign[j, idx] if sign.shape[1] > 1 else sign[j, 0]
             for rr in range(r):
                 if not fresh[0]:
-                    sos[rr, 0, j] = self._coef[k, rr]
-                dyn._eq_design_kernel(_EQ_CODE[v[name + "type"]], np.ascontiguousarray(g[j, rr, idx] * sg), cw, al,
-                                      design)
-                sos[rr, fresh, j] = design
-                self._coef[k, rr] = sos[rr, -1, j]
-        if r == 1:
-            self._coef[bands] = self._coef[bands][:, :1]
-        y = np.empty_like(x)
-        z = self._z_eq[:, bands]
-        if r == 1:
-            _sos_blocks_kernel(x, np.ascontiguousarray(sos[0]), z, y, pos, interval)
-        else:
-            for ch in range(c):
-                zc = np.ascontiguousarray(z[ch:ch + 1])
-                yc = np.empty((1, n))
-                _sos_blocks_kernel(np.ascontiguousarray(x[ch:ch + 1]), np.ascontiguousarray(sos[ch]), zc, yc, pos,
-                                   interval)
-                y[ch] = yc[0]
-                z[ch] = zc[0]
-        self._z_eq[:, bands] = z
+                    rows[0, 0] = self._coef[k, rr]
+                bq._rbj_rows_kernel(_EQ_CODE[v[name + "type"]], cw, al, np.ascontiguousarray(g[j, rr, idx] * sg),
+                                    design)
+                rows[fresh, 0] = _difference_rows(design)
+                self._coef[k, rr] = rows[-1, 0]
+                ch = slice(None) if r == 1 else slice(rr, rr + 1)   # linked: one design for every channel
+                bq._cascade_blocks_kernel(y[ch], d[ch], rows, self._z_eq[k, ch], pos, interval)
+            y += d
+            if r == 1:
+                self._coef[k] = self._coef[k, 0]
         return y

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..dsp import eq as eqdsp
+from ..dsp.biquad import control_blocks
 from ..errors import ParameterError
 from ..params import Param, boolean, choice
 from ..processor import CONTROL_INTERVAL, Processor
@@ -101,7 +102,8 @@ class ParametricEQ(Processor):
     Switching a band on or off, or changing its type, slope or target, takes
     effect at once (no crossfade; each band keeps its own filter state).
     Frequencies above ``0.49 * sample_rate`` (only possible below 40.8 kHz)
-    are designed at ``0.49 * sample_rate``.
+    are designed at ``0.49 * sample_rate``
+    (:func:`neuromaster.dsp.biquad.design_frequency`).
     """
 
     PARAMETERS = (choice("channel_mode", CHANNEL_MODES, "stereo",
@@ -188,7 +190,7 @@ class ParametricEQ(Processor):
             return y
         n = x.shape[1]
         pos = self._position
-        blocks = (pos + n - 1) // CONTROL_INTERVAL - pos // CONTROL_INTERVAL + 1
+        blocks = control_blocks(pos, n, CONTROL_INTERVAL)
         sos = np.empty((blocks,) + self._sos.shape)
         for band, _kind, _slope, start, k in self._bands:
             names = (f"band{band}_frequency_hz", f"band{band}_gain_db", f"band{band}_q")

@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from ..dsp import dynamics as dyn
+from ..dsp.biquad import sos_state
 from ..dsp.crossover import _lr4_gain_sum_kernel, _lr4_split_kernel, lr4_coefficients
 from ..errors import ParameterError
 from ..params import Param, boolean, choice
@@ -56,8 +57,8 @@ class MultibandCompressor(Processor):
         strictly ascending (band 1 is the lowest): processing raises a
         ``ParameterError`` naming them otherwise (also when automation or a
         smoothing ramp makes them cross). They are not checked when set, so
-        they can be changed one at a time. A crossover above 0.45 fs is
-        designed at 0.45 fs.
+        they can be changed one at a time. A crossover above 0.49 fs is
+        designed at 0.49 fs (:func:`~neuromaster.dsp.biquad.design_frequency`).
     bandK_threshold_db, bandK_ratio, bandK_knee_db, bandK_attack_ms, bandK_release_ms, bandK_makeup_db : float
         Per band, as in :class:`~neuromaster.Compressor` (defaults -20 dB,
         2:1, 6 dB, 10 ms, 150 ms, 0 dB).
@@ -127,7 +128,7 @@ class MultibandCompressor(Processor):
         self._z_ap = np.zeros((c, k - 1, 4))
         self._ms = np.zeros((k, c))
         self._gs = np.zeros((k, c))
-        self._hpf_z = np.zeros((c, 1, 2))
+        self._hpf_z = sos_state(c, 1)
         self._hop_acc = np.zeros(k)
         self._buffers = {}
 

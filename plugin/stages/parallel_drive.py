@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neuromaster.dsp.biquad import rbj, sos_filter, sos_filter_blocks, sos_state
+from neuromaster.dsp.biquad import control_blocks, design_frequency, rbj, sos_filter, sos_filter_blocks, sos_state
 from neuromaster.dsp.saturation import tanh_drive_residual
 
 from ..params import Param
@@ -41,7 +41,8 @@ class ParallelDrive(OversampledProcessor):
         12 dB/oct high-pass in front of the saturator, 20-2000 Hz (default 100).
     tone_hz : float
         12 dB/oct low-pass in front of the saturator, 1-20 kHz (default 12 kHz;
-        designed at no more than 0.45 x the sample rate).
+        designed at no more than 0.49 x the sample rate:
+        :func:`~neuromaster.dsp.biquad.design_frequency`).
     mix : float
         Blend, 0 (dry) to 1 (wet), default 0.5.
     oversampling : int
@@ -53,7 +54,7 @@ class ParallelDrive(OversampledProcessor):
         Param("highpass_hz", 20.0, 2000.0, 100.0, unit="Hz", scale="log",
               doc="high-pass corner in front of the saturator, Hz (keeps the low end clean)"),
         Param("tone_hz", 1000.0, 20000.0, 12000.0, unit="Hz", scale="log",
-              doc="low-pass corner in front of the saturator, Hz (at most 0.45 x sample rate)"),
+              doc="low-pass corner in front of the saturator, Hz (at most 0.49 x sample rate)"),
         Param("mix", 0.0, 1.0, 0.5, doc="blend of the saturated path, 0 (dry) to 1 (wet)"),
         oversampling_param(8),
     )
@@ -62,7 +63,7 @@ class ParallelDrive(OversampledProcessor):
 
     def _design_filters(self, hp, lp):
         """(…, 2, 6) cascade: Butterworth high-pass then low-pass (RBJ cookbook)."""
-        lp = np.minimum(lp, 0.45 * self.sample_rate)
+        lp = design_frequency(lp, self.sample_rate)
         return np.stack([rbj("highpass", hp, 0.0, _Q, self.sample_rate), rbj("lowpass", lp, 0.0, _Q, self.sample_rate)],
                         axis=-2)
 
@@ -80,7 +81,7 @@ class ParallelDrive(OversampledProcessor):
         n = x.shape[1]
         hp = self._control_blocks("highpass_hz", n)
         lp = self._control_blocks("tone_hz", n)
-        blocks = (self._position + n - 1) // CONTROL_INTERVAL - self._position // CONTROL_INTERVAL + 1
+        blocks = control_blocks(self._position, n, CONTROL_INTERVAL)
         hp = np.broadcast_to(np.asarray(hp, dtype=np.float64), (blocks,))
         lp = np.broadcast_to(np.asarray(lp, dtype=np.float64), (blocks,))
         sos = self._design_filters(hp, lp)

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..dsp.biquad import butterworth_qs, rbj, sos_filter, sos_filter_blocks
+from ..dsp.biquad import butterworth_qs, design_frequency, rbj, sos_filter, sos_filter_blocks, sos_state
 from ..dsp.crossover import (LINEAR_PHASE_MIN_HZ, linear_phase_block, linear_phase_half_length,
                              linear_phase_lowpass)
 from ..params import Param
@@ -54,7 +54,7 @@ def mono_filter_sos(mono_below_hz, sample_rate: float) -> tuple[np.ndarray, np.n
     """
     f = np.asarray(mono_below_hz, dtype=np.float64)
     on = (f > 0)[..., np.newaxis, np.newaxis]
-    fd = np.clip(np.where(f > 0, f, 1.0), 1e-3, 0.45 * sample_rate)[..., np.newaxis]
+    fd = design_frequency(np.maximum(np.where(f > 0, f, 1.0), 1e-3), sample_rate)[..., np.newaxis]
     hp = rbj("highpass", fd, 0.0, _BW6_Q, sample_rate)       # (..., 3, 6) RBJ HPF with BW6 Qs
     ap = rbj("allpass", fd, 0.0, _BW6_Q, sample_rate)        # (..., 3, 6) RBJ APF with BW6 Qs
     hp = np.concatenate([hp, hp], axis=-2)                   # squared: LR12
@@ -113,8 +113,8 @@ class StereoWidth(Processor):
         self._fill = 0
         self._out = np.zeros((2, 2 * b))      # ready output (M, S), FIFO
         self._out_len = 0
-        self._z_s = np.zeros((1, 6, 2))
-        self._z_m = np.zeros((1, 3, 2))
+        self._z_s = sos_state(1, 6)
+        self._z_m = sos_state(1, 3)
         self._spectra = None
         self._xover = None
         self._fade_from = None
