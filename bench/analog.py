@@ -36,22 +36,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import pathlib
-import statistics
-import sys
-import time
-
-try:  # DawDreamer's LLVM before numba's (DESIGN.md), when it is installed
-    import dawdreamer  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 import numpy as np
 
-import neuromaster as nm
-
-HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "host_tests"))
+from _harness import demo_mix, load_average, median_time, memcopy_seconds, nm
 from cases_analog_a import aliasing_dbc, harmonics_dbc  # noqa: E402  (the tests' own measurements)
 
 #: (name, factory(oversampling) -> processor at default settings). Add stages here.
@@ -71,25 +59,12 @@ FACTORS_ALIAS = (1, 2, 4, 8, 16)
 SAMPLE_RATE = 44100
 
 
-def _median_time(fn, repeats: int) -> tuple[float, float]:
-    """Median wall-clock and median process-CPU time of ``repeats`` calls, s."""
-    wall, cpu = [], []
-    for _ in range(repeats):
-        c0, t0 = time.process_time(), time.perf_counter()
-        fn()
-        wall.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    return statistics.median(wall), statistics.median(cpu)
-
-
 def speed(seconds: float, repeats: int, stages=None, factors=FACTORS_SPEED) -> None:
-    x = nm.demo.make_mix("pop", seconds, SAMPLE_RATE, 0)
+    x = demo_mix(seconds, SAMPLE_RATE, dtype=np.float64)
     dur = x.shape[1] / SAMPLE_RATE
-    t_copy, _ = _median_time(lambda: x.copy(), max(repeats, 5))
-    try:
-        load = " ".join(f"{v:.1f}" for v in os.getloadavg())
-    except OSError:  # pragma: no cover
-        load = "n/a"
+    t_copy = memcopy_seconds(x, max(repeats, 5), warmup=False)
+    la = load_average()
+    load = " ".join(f"{v:.1f}" for v in la) if la else "n/a"
     print(f"track: {dur:.0f} s stereo at {SAMPLE_RATE} Hz (make_mix 'pop'), memory copy {t_copy * 1e3:.1f} ms; "
           f"median of {repeats} render(s); load average {load}")
     print("(x real time: track duration / wall-clock render time; '(cpu)' the same with process CPU time summed "
@@ -110,7 +85,7 @@ def speed(seconds: float, repeats: int, stages=None, factors=FACTORS_SPEED) -> N
             for threads in ((True, False) if threaded else (False,)):
                 proc.channel_threads = threads
                 proc(warm, SAMPLE_RATE)  # compile / load the kernels outside the timing
-                t, c = _median_time(lambda: proc(x, SAMPLE_RATE), repeats)
+                t, c = median_time(lambda: proc(x, SAMPLE_RATE), repeats)
                 thr = str(min(x.shape[0], os.cpu_count() or 1)) if threads else "1"
                 row(name, f, thr, t, c, "  (goal >= 50x at 8x)" if f == 8 and dur / t < 50 else "")
     try:
@@ -120,7 +95,7 @@ def speed(seconds: float, repeats: int, stages=None, factors=FACTORS_SPEED) -> N
     ref = pedalboard.Distortion(drive_db=12.0)
     xf = x.astype(np.float32)
     ref(xf[:, :4096], SAMPLE_RATE)
-    t, c = _median_time(lambda: ref(xf, SAMPLE_RATE), repeats)
+    t, c = median_time(lambda: ref(xf, SAMPLE_RATE), repeats)
     row("pb.Distortion", 1, "1", t, c, "  (reference: tanh at the base rate, no oversampling)")
 
 

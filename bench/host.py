@@ -31,7 +31,7 @@ import dawdreamer as daw  # before numba
 
 import numpy as np
 
-import neuromaster as nm
+from _harness import demo_mix, interleaved_runs, load_average, nm
 
 LIMITER = "/usr/lib/vst/lsp-plugins/limiter-stereo.so"
 
@@ -83,7 +83,7 @@ def main(argv=None) -> int:
     sr = args.sample_rate
     t0 = time.perf_counter()
     if hasattr(nm, "demo"):
-        x = nm.demo.make_mix("pop", duration_s=args.duration_s, sample_rate=sr, seed=1)
+        x = demo_mix(args.duration_s, sr, seed=1, dtype=np.float64)
         source = "neuromaster.demo.make_mix('pop')"
     else:  # pragma: no cover
         rng = np.random.default_rng(1)
@@ -105,15 +105,11 @@ def main(argv=None) -> int:
     g2.add("limiter", g["limiter"].plugin, inputs=["chain"])
     g2.render()
     direct(chain, short, sr, 512, params)
-    wall = {"graph": [], "direct": []}
-    cpu = {"graph": [], "direct": []}
     y = {}
-    for r in range(args.repeats):
-        for which in (("graph", "direct") if r % 2 == 0 else ("direct", "graph")):
-            t, c = time.perf_counter(), time.process_time()
-            y[which] = g.render() if which == "graph" else direct(chain, x, sr, 512, params)
-            wall[which].append(time.perf_counter() - t)
-            cpu[which].append(time.process_time() - c)
+    times = interleaved_runs({"graph": g.render, "direct": lambda: direct(chain, x, sr, 512, params)},
+                             args.repeats, warmup=False, alternate=True, outputs=y)
+    wall = {k: w for k, (w, _) in times.items()}
+    cpu = {k: c for k, (_, c) in times.items()}
     diff = float(np.max(np.abs(y["graph"] - y["direct"])))
     med = {k: statistics.median(v) for k, v in wall.items()}
     cmed = {k: statistics.median(v) for k, v in cpu.items()}
@@ -123,11 +119,10 @@ def main(argv=None) -> int:
     print(f"overhead ratio graph/direct: wall {med['graph'] / med['direct']:.3f}x, "
           f"CPU {cmed['graph'] / cmed['direct']:.3f}x (goal <= 1.1x); "
           f"realtime factor {x.shape[1] / sr / med['graph']:.1f}x; max |graph - direct| = {diff:.3g}")
-    try:
-        print(f"load average during the run: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores "
+    la = load_average()
+    if la:
+        print(f"load average during the run: {la[0]:.2f} on {os.cpu_count()} cores "
               "(other processes inflate wall times; CPU time is less affected)")
-    except OSError:  # pragma: no cover
-        pass
     return 0
 
 

@@ -22,16 +22,10 @@ interleaved runs after a warm-up) and then measures both outputs' true peak.
 from __future__ import annotations
 
 import argparse
-import pathlib
-import sys
-import time
 
 import numpy as np
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "host_tests"))
-
-import neuromaster as nm  # noqa: E402  (imports dawdreamer before numba)
+from _harness import demo_mix, interleaved_medians, nm
 import pedalboard  # noqa: E402
 import truepeak_reference as tr  # noqa: E402
 
@@ -85,29 +79,21 @@ def table(seconds: float, music_seconds: float) -> None:
 
 
 def speed(seconds: float, repeats: int) -> None:
-    x = (nm.demo.make_mix("pop", seconds, SR, seed=0) * 10 ** (12.0 / 20.0)).astype(np.float32)
+    x = (demo_mix(seconds, SR, dtype=np.float64) * 10 ** (12.0 / 20.0)).astype(np.float32)
     ours = nm.TruePeakLimiter(ceiling_db=CEILING_DB)
     theirs = _pb()
     warm = x[:, : 5 * SR]
     ours(warm, SR)
     theirs(warm, SR)
-    wall = {"copy": [], "ours": [], "pedalboard": []}
-    cpu = {"copy": [], "ours": [], "pedalboard": []}
+
+    def copy():  # returns nothing: the copy is dropped at once, not kept in ``out``
+        np.array(x, copy=True)
+
     out = {}
-
-    def timed(key, fn):
-        t, c = time.perf_counter(), time.process_time()
-        r = fn()
-        wall[key].append(time.perf_counter() - t)
-        cpu[key].append(time.process_time() - c)
-        return r
-
-    for _ in range(repeats):
-        timed("copy", lambda: np.array(x, copy=True))
-        out["ours"] = timed("ours", lambda: ours(x, SR))
-        out["pedalboard"] = timed("pedalboard", lambda: theirs(x, SR))
-    w = {k: float(np.median(v)) for k, v in wall.items()}
-    c = {k: float(np.median(v)) for k, v in cpu.items()}
+    med = interleaved_medians({"copy": copy, "ours": lambda: ours(x, SR), "pedalboard": lambda: theirs(x, SR)},
+                              repeats, warmup=False, outputs=out)
+    w = {k: v[0] for k, v in med.items()}
+    c = {k: v[1] for k, v in med.items()}
     print(f"Speed: {seconds:g} s stereo {SR} Hz mix driven +12 dB (input {tr.true_peak_db(x):+.2f} dBTP), "
           f"float32 in, buffer_size 8192, medians of {repeats} interleaved runs after a warm-up "
           f"(wall clock, and process CPU time: the machine may be shared)")

@@ -28,14 +28,13 @@ import argparse
 import json
 import os
 import pathlib
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from _harness import ROOT, demo_mix, measure_process as measure, median_time
+
 PY = sys.executable
 NEUROMASTER = str(pathlib.Path(PY).with_name("neuromaster"))
 
@@ -47,22 +46,6 @@ import sys, matchering as mg
 mg.log(lambda *a, **k: None)
 mg.process(target=sys.argv[1], reference=sys.argv[2], results=[mg.pcm24(sys.argv[3])])
 """
-
-
-def measure(cmd: list[str]) -> dict:
-    """Run ``cmd`` in a fresh wrapper process; return its wall time and peak RSS (its only child)."""
-    wrapper = ("import json, resource, subprocess, sys, time\n"
-               "t = time.perf_counter()\n"
-               "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)\n"
-               "wall = time.perf_counter() - t\n"
-               "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
-               "print(json.dumps({'rc': r.returncode, 'wall_s': wall, 'rss_kib': u.ru_maxrss,\n"
-               "                  'cpu_s': u.ru_utime + u.ru_stime, 'err': r.stderr[-2000:]}))\n")
-    out = subprocess.run([PY, "-c", wrapper, *cmd], capture_output=True, text=True, check=True)
-    res = json.loads(out.stdout.strip().splitlines()[-1])
-    if res["rc"] != 0:
-        raise RuntimeError(f"{' '.join(cmd[:3])}... exited {res['rc']}: {res['err']}")
-    return res
 
 
 def _deliverable(path: pathlib.Path) -> tuple[float, float]:
@@ -128,18 +111,11 @@ def _full_chain():
 
 
 def part2(seconds: float, repeats: int) -> None:
-    import numpy as np
-    from neuromaster import demo
     sr = 44100
-    x = demo.make_mix("rock", seconds, sr, seed=2).astype(np.float32)
+    x = demo_mix(seconds, sr, "rock", seed=2)
     chain = _full_chain()
     chain(x[:, :sr], sr)      # compile / warm up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        chain(x, sr)
-        times.append(time.perf_counter() - t)
-    wall = statistics.median(times)
+    wall, _ = median_time(lambda: chain(x, sr), repeats)
     rtf = seconds / wall
     print(f"\nfull chain, every stage engaged, nonlinear stages and limiter detector at 8x: "
           f"{seconds:g} s stereo in {wall:.2f} s = {rtf:.1f}x real time (goal >= {RTF_GOAL:g}x: "
@@ -151,12 +127,7 @@ def part2(seconds: float, repeats: int) -> None:
         st = chain.stage(name).copy()
         xi = x if 1 in st.SUPPORTED_CHANNELS or x.shape[0] == 2 else x
         st(xi[:, :sr], sr)
-        ts = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            st(xi, sr)
-            ts.append(time.perf_counter() - t)
-        rows.append((name, statistics.median(ts)))
+        rows.append((name, median_time(lambda: st(xi, sr), repeats)[0]))
     total = sum(t for _, t in rows)
     for name, t in rows:
         print(f"{name:16s} {t:10.3f} {seconds / t:12.1f} {100 * t / total:6.1f}%")

@@ -31,14 +31,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
 
 import numpy as np
 
-from _harness import interleaved_medians
+from _harness import interleaved_medians, measure_process
 
 
 def ours(x, sr, mode="4x"):
@@ -66,16 +65,9 @@ def pyloudnorm_integrated(x, sr):
 
 def peak_rss_of_cli(path: str, true_peak: str = "4x") -> tuple[float, float, int]:
     """(peak RSS in MB, wall seconds, exit code) of ``neuromaster analyze --json path``."""
-    wrapper = (
-        "import resource, subprocess, sys, time\n"
-        "t = time.perf_counter()\n"
-        "p = subprocess.run([sys.executable, '-m', 'neuromaster.cli', 'analyze', '--json', '--true-peak', "
-        f"{true_peak!r}, {path!r}], stdout=subprocess.DEVNULL)\n"
-        "dt = time.perf_counter() - t\n"
-        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, dt, p.returncode)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", wrapper], capture_output=True, text=True, check=True).stdout.split()
-    return int(out[0]) / 1024.0, float(out[1]), int(out[2])
+    r = measure_process([sys.executable, "-m", "neuromaster.cli", "analyze", "--json", "--true-peak", true_peak, path],
+                        check=False)
+    return r["rss_kib"] / 1024.0, r["wall_s"], r["rc"]
 
 
 def main(argv=None) -> int:

@@ -168,6 +168,30 @@ def _lane(level_db, thr, knee, inv2k, slope, fl, aa, ar, g):
 
 
 @njit(cache=True, nogil=True)
+def _band_constants(k, thr, knee, knee_inv, slope, floor, alpha_a, alpha_r, makeup):
+    """Band ``k``'s constant parameters as the fast paths keep them in registers:
+    ``(thr, knee, knee / 2, knee_inv, slope, -floor, alpha_a, 1 - alpha_a, alpha_r, 1 - alpha_r, makeup)``."""
+    aa = alpha_a[k, 0]
+    ar = alpha_r[k, 0]
+    return (thr[k, 0], knee[k, 0], 0.5 * knee[k, 0], knee_inv[k, 0], slope[k, 0], -floor[k, 0],
+            aa, 1.0 - aa, ar, 1.0 - ar, makeup[k, 0])
+
+
+@njit(cache=True, nogil=True)
+def _lane_fast(over, half, w0, wi0, s0, nf, aa, ca, ar, cr, g):
+    """:func:`_lane` on precomputed constants (``over`` = level - threshold):
+    Giannoulis et al. 2012 eq. 4 in branch-free form, floored at ``nf``, and
+    the branching smoother (eq. 16) as a select between both candidates.
+    Returns ``(new state, applied gain)``."""
+    u = min(max(over + half, 0.0), w0)
+    gc = max(-s0 * (u * u * wi0 + max(over - half, 0.0)), nf)
+    va = ca * gc + aa * g
+    vr = cr * gc + ar * g
+    g = va if gc < g else vr
+    return g, max(g, nf)
+
+
+@njit(cache=True, nogil=True)
 def _mean_square_kernel(det, coeff, ms, out):
     """One-pole mean square per row. det, out (R, N); coeff (m,); ms (R,) in place."""
     R, N = det.shape
@@ -235,32 +259,15 @@ def _gain_kernel(level_log10, scale, link, thr, knee, knee_inv, slope, floor, al
     if R == 1 and (st | sk | si | ss | sf | sa | sr | sm) == 0:
         # linked (or mono), every parameter constant: parameters in registers
         for k in range(K):
-            t0 = thr[k, 0]
-            w0 = knee[k, 0]
-            half = 0.5 * w0
-            wi0 = knee_inv[k, 0]
-            s0 = slope[k, 0]
-            nf = -floor[k, 0]
-            aa = alpha_a[k, 0]
-            ar = alpha_r[k, 0]
-            ca = 1.0 - aa
-            cr = 1.0 - ar
-            mk = makeup[k, 0]
+            t0, w0, half, wi0, s0, nf, aa, ca, ar, cr, mk = _band_constants(k, thr, knee, knee_inv, slope, floor,
+                                                                            alpha_a, alpha_r, makeup)
             g = gs[k, 0]
             for c in range(1, C):
                 g = min(g, gs[k, c])
             acc = hop_acc[k] if hops else 0.0
             count = 0
             for i in range(N):
-                # Giannoulis et al. 2012 eq. 4 (branch-free form of _static_gain_fast), floored
-                over = scale * level_log10[k, 0, i] - t0
-                u = min(max(over + half, 0.0), w0)
-                gc = max(-s0 * (u * u * wi0 + max(over - half, 0.0)), nf)
-                # branching smoother (eq. 16) as a select between both candidates
-                va = ca * gc + aa * g
-                vr = cr * gc + ar * g
-                g = va if gc < g else vr
-                v = max(g, nf)
+                g, v = _lane_fast(scale * level_log10[k, 0, i] - t0, half, w0, wi0, s0, nf, aa, ca, ar, cr, g)
                 if write_g:
                     gs_out[k, 0, i] = 0.0 + neg * v
                 if write_t:
@@ -333,17 +340,8 @@ def _gain_kernel(level_log10, scale, link, thr, knee, knee_inv, slope, floor, al
         # stereo, not fully linked, every parameter constant: parameters in registers
         lk = link[0]
         for k in range(K):
-            t0 = thr[k, 0]
-            w0 = knee[k, 0]
-            half = 0.5 * w0
-            wi0 = knee_inv[k, 0]
-            s0 = slope[k, 0]
-            nf = -floor[k, 0]
-            aa = alpha_a[k, 0]
-            ar = alpha_r[k, 0]
-            ca = 1.0 - aa
-            cr = 1.0 - ar
-            mk = makeup[k, 0]
+            t0, w0, half, wi0, s0, nf, aa, ca, ar, cr, mk = _band_constants(k, thr, knee, knee_inv, slope, floor,
+                                                                            alpha_a, alpha_r, makeup)
             g0 = gs[k, 0]
             g1 = gs[k, 1]
             acc = hop_acc[k] if hops else 0.0
@@ -352,21 +350,9 @@ def _gain_kernel(level_log10, scale, link, thr, knee, knee_inv, slope, floor, al
                 l0 = level_log10[k, 0, i]
                 l1 = level_log10[k, 1, i]
                 mx = max(l0, l1)
-                # stereo link in dB, then eq. 4 (branch-free) and the branching smoother, per channel
-                o0 = scale * (l0 + lk * (mx - l0)) - t0
-                o1 = scale * (l1 + lk * (mx - l1)) - t0
-                u0 = min(max(o0 + half, 0.0), w0)
-                u1 = min(max(o1 + half, 0.0), w0)
-                c0 = max(-s0 * (u0 * u0 * wi0 + max(o0 - half, 0.0)), nf)
-                c1 = max(-s0 * (u1 * u1 * wi0 + max(o1 - half, 0.0)), nf)
-                va = ca * c0 + aa * g0
-                vr = cr * c0 + ar * g0
-                g0 = va if c0 < g0 else vr
-                va = ca * c1 + aa * g1
-                vr = cr * c1 + ar * g1
-                g1 = va if c1 < g1 else vr
-                v0 = max(g0, nf)
-                v1 = max(g1, nf)
+                # stereo link in dB, then the static curve and smoother per channel
+                g0, v0 = _lane_fast(scale * (l0 + lk * (mx - l0)) - t0, half, w0, wi0, s0, nf, aa, ca, ar, cr, g0)
+                g1, v1 = _lane_fast(scale * (l1 + lk * (mx - l1)) - t0, half, w0, wi0, s0, nf, aa, ca, ar, cr, g1)
                 if write_g:
                     gs_out[k, 0, i] = 0.0 + neg * v0
                     gs_out[k, 1, i] = 0.0 + neg * v1

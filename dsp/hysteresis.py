@@ -159,6 +159,8 @@ from functools import lru_cache
 import numpy as np
 from numba import njit
 
+from .controls import control as _ctrl
+
 #: Langevin table spacing (1/32) and range ([-16, 16); beyond it L = sgn - 1/x).
 LANGEVIN_STEP = 1.0 / 32.0
 LANGEVIN_MAX = 16.0
@@ -854,15 +856,6 @@ def _transformer_kernel(u, beta, r_src, inv_rho, inv_k, c, alpha, state, out, tr
 
 
 # ----------------------------------------------------------------- public API
-def _ctrl(a, n: int, name: str) -> np.ndarray:
-    a = np.ascontiguousarray(np.atleast_1d(np.asarray(a, dtype=np.float64)))
-    if a.ndim != 1 or a.shape[0] not in (1, n):
-        raise ValueError(f"{name} must be a scalar or have {n} values (one per sample); got shape {a.shape}")
-    if not np.isfinite(a).all():
-        raise ValueError(f"{name} must be finite")
-    return a
-
-
 def _check_ja(k, c, alpha, n):
     k = _ctrl(k, n, "k")
     c = _ctrl(c, n, "c")
@@ -922,23 +915,18 @@ def ja_magnetisation(h: np.ndarray, k, c, alpha, state: np.ndarray, h_scale=1.0)
     state : ndarray
         New state.
     """
-    h = _check_signal(h, "h")
-    n = h.shape[1]
-    inv_k, c, alpha = _check_ja(k, c, alpha, n)
-    st = np.array(state, dtype=np.float64, copy=True)
-    if st.shape != (h.shape[0], 4):
-        raise ValueError(f"state shape {st.shape} does not match (channels, 4) = {(h.shape[0], 4)}")
-    m = np.empty_like(h)
-    if n:
-        _field_kernel(h, _ctrl(h_scale, n, "h_scale"), np.ones(1), inv_k, c, alpha, st, m, False)
-    return m, st
+    return _run_field(_check_signal(h, "h"), h_scale, 1.0, k, c, alpha, state, False)
 
 
 def ja_residual(v: np.ndarray, h_scale, out_scale, k, c, alpha, state: np.ndarray):
     """Residual ``out_scale * m(h_scale * v) - v`` of a field-driven core (the
     stages' form: zero where the core is linear with gain 1). Arguments as
     :func:`ja_magnetisation`; returns ``(residual, state)``."""
-    v = _check_signal(v, "v")
+    return _run_field(_check_signal(v, "v"), h_scale, out_scale, k, c, alpha, state, True)
+
+
+def _run_field(v, h_scale, out_scale, k, c, alpha, state, residual: bool):
+    """Checks, a fresh state and :func:`_field_kernel` for :func:`ja_magnetisation` and :func:`ja_residual`."""
     n = v.shape[1]
     inv_k, c, alpha = _check_ja(k, c, alpha, n)
     st = np.array(state, dtype=np.float64, copy=True)
@@ -947,7 +935,7 @@ def ja_residual(v: np.ndarray, h_scale, out_scale, k, c, alpha, state: np.ndarra
     out = np.empty_like(v)
     if n:
         _field_kernel(v, _ctrl(h_scale, n, "h_scale"), _ctrl(out_scale, n, "out_scale"), inv_k, c, alpha,
-                      st, out, True)
+                      st, out, residual)
     return out, st
 
 

@@ -44,6 +44,9 @@ from functools import lru_cache
 import numpy as np
 from numba import njit
 
+from .controls import control as _ctrl
+
+
 # ------------------------------------------------------------------ helpers
 @njit(cache=True, nogil=True)
 def _tanh(x):
@@ -109,13 +112,6 @@ def _softclip_residual_kernel(v, gain, ceiling, t, r):
                 r[c, i] = gx - x
             else:
                 r[c, i] = cl * _softclip_unit(u, ti) - x
-
-
-def _ctrl(a, m: int, name: str) -> np.ndarray:
-    a = np.ascontiguousarray(np.atleast_1d(np.asarray(a, dtype=np.float64)))
-    if a.ndim != 1 or a.shape[0] not in (1, m):
-        raise ValueError(f"{name} must be a scalar or have {m} values (one per sample); got shape {a.shape}")
-    return a
 
 
 def softclip_residual(v: np.ndarray, gain, ceiling, knee_t) -> np.ndarray:

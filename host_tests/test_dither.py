@@ -52,8 +52,10 @@ def test_output_lies_exactly_on_the_grid(rng, bits, shaping):
 
 
 def test_bit_depth_parameter():
-    d = nm.Dither(bit_depth="24")
+    d = nm.Dither(bit_depth=24)
     assert d.bit_depth == 24
+    with pytest.raises(nm.ParameterError, match=r"bit_depth must be one of 16, 20, 24; got '24'"):
+        nm.Dither(bit_depth="24")
     d.bit_depth = 20
     with pytest.raises(nm.ParameterError, match=r"bit_depth must be one of 16, 20, 24; got 18"):
         d.bit_depth = 18

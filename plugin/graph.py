@@ -366,7 +366,7 @@ class PedalboardNode(Node):
         bs = self.block_size
         for a in range(0, total, bs):
             for k, (vals, normalized) in curves.items():
-                self._apply(k, float(vals[a]), normalized)
+                set_pedalboard_parameter(self.plugin, k, float(vals[a]), normalized=normalized)  # read back
             outs.append(np.asarray(self.plugin(xp[:, a:a + bs], sample_rate, buffer_size=bs, reset=False)))
         self.plugin.reset()
         y = np.concatenate(outs, axis=1).astype(np.float64)
@@ -375,12 +375,6 @@ class PedalboardNode(Node):
     def _curve(self, key, n, sample_rate):
         curve, normalized = self._automation[key]
         return curve.render(0, n, sample_rate), normalized
-
-    def _apply(self, key, value, normalized):
-        if normalized:
-            self.plugin.parameters[key].raw_value = value
-        else:
-            setattr(self.plugin, key, value)
 
     def set_parameter(self, param, value, normalized=False):
         if is_curve_value(value):

@@ -21,7 +21,8 @@ Used by ``SoftClipper``, ``TubeSaturator``, ``ParallelDrive``,
 ``TransformerSaturator`` and ``TapeSaturator``. Also here:
 :func:`oversampling_param` (the shared ``oversampling`` parameter: one of
 1, 2, 4, 8, 16 through :attr:`Param.values <neuromaster.params.Param>`),
-:func:`as_ctrl` (a control value as the kernels take it) and
+:func:`as_ctrl` (a control value as the kernels take it:
+:func:`neuromaster.dsp.controls.control`) and
 :func:`run_channels` (per-channel kernels in parallel threads).
 """
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import Callable, ClassVar
 
 import numpy as np
 
+from neuromaster.dsp.controls import control as as_ctrl
 from neuromaster.dsp.delay import delay, delay_state
 from neuromaster.dsp.oversampling import FACTORS, downsample, oversampler_design, oversampler_state, upsample
 
@@ -55,12 +57,6 @@ def oversampling_param(default: int = 8) -> Param:
     automatable; normalised 0, 0.25, 0.5, 0.75, 1)."""
     return Param("oversampling", 1, 16, int(default), kind="int", values=FACTORS,
                  doc="oversampling factor for the nonlinearity: 1, 2, 4, 8 or 16 (changes the latency)")
-
-
-def as_ctrl(v) -> np.ndarray:
-    """A control value (float or per-sample array) as the kernels take it: a
-    contiguous float64 array of length 1 (constant) or one value per sample."""
-    return np.ascontiguousarray(np.atleast_1d(np.asarray(v, dtype=np.float64)))
 
 
 def _thread_pool() -> ThreadPoolExecutor:

@@ -6,14 +6,13 @@ The signal flow, the detector, the static curve and the exact meaning of
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..dsp import dynamics as dyn
 from ..dsp.biquad import design_frequency, rbj, sos_filter, sos_filter_blocks, sos_state
 from ..params import Param, choice
 from ..processor import CONTROL_INTERVAL, Processor
+from ._scratch import Scratch
 
 #: Q of the 2nd-order Butterworth sidechain high-pass (12 dB/octave).
 HPF_Q = 1.0 / np.sqrt(2.0)
@@ -126,8 +125,7 @@ class Compressor(Processor):
         self._ms = np.zeros((1, c))
         self._gs = np.zeros((1, c))
         self._hpf_z = sos_state(c, 1)
-        self._buffers = {}
-        self._views = {}
+        self._scratch = Scratch()
 
     def _reset_state(self):
         self._ms[:] = 0.0
@@ -165,23 +163,6 @@ class Compressor(Processor):
         return v if name in ("rms_window_ms", "stereo_link") else v[np.newaxis, :]
 
     # ----------------------------------------------------------- processing
-    def _scratch(self, name: str, shape: tuple) -> np.ndarray:
-        """A reusable C-contiguous work array (views cached per shape)."""
-        key = (name, shape)
-        view = self._views.get(key)
-        if view is not None:
-            return view
-        size = math.prod(shape)
-        buf = self._buffers.get(name)
-        if buf is None or buf.size < size:
-            buf = np.empty(max(size, 1))
-            self._buffers[name] = buf
-            self._views = {k: v for k, v in self._views.items() if k[0] != name}
-        view = buf[:size].reshape(shape)
-        if len(self._views) < 64:
-            self._views[key] = view
-        return view
-
     def _process_block(self, x, sidechain):
         n = x.shape[1]
         c = x.shape[0]

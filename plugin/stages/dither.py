@@ -4,7 +4,6 @@ from __future__ import annotations
 from ..dsp import dither as ditherdsp
 from ..params import Param, choice
 from ..processor import Processor
-from .eq import IntChoice
 
 
 class Dither(Processor):
@@ -37,8 +36,8 @@ class Dither(Processor):
     """
 
     PARAMETERS = (
-        IntChoice("bit_depth", kind="choice", choices=(16, 20, 24), default=16, unit="bit",
-                  doc="target word length in bits"),
+        Param("bit_depth", 16, 24, 16, kind="int", values=(16, 20, 24), unit="bit",
+              doc="target word length in bits"),
         choice("noise_shaping", ditherdsp.SHAPINGS, "none",
                doc="error-feedback noise shaping: none (flat TPDF), simple (1st order) or psychoacoustic (F-weighted)"),
         Param("seed", 0, 2 ** 31 - 1, 0, kind="int", doc="seed of the dither noise"),

@@ -18,32 +18,6 @@ _ALLOWED_TARGETS = {"stereo": ("all", "left", "right"), "mid_side": ("all", "mid
 _BUTTERWORTH_Q = float(1.0 / np.sqrt(2.0))
 
 
-class IntChoice(Param):
-    """A choice among integers (slopes in dB/oct, bit depths).
-
-    Accepts the integer or its decimal string (``24`` or ``"24"``) and
-    stores the integer; anything else raises :class:`ParameterError`.
-    """
-
-    def validate(self, value, owner: str | None = None):
-        if isinstance(value, (bool, np.bool_)):
-            raise self._error(value, owner)
-        if isinstance(value, str):
-            try:
-                iv = int(value.strip())
-            except ValueError:
-                raise self._error(value, owner) from None
-        elif isinstance(value, (int, np.integer)):
-            iv = int(value)
-        elif isinstance(value, (float, np.floating)) and np.isfinite(value) and float(value).is_integer():
-            iv = int(value)
-        else:
-            raise self._error(value, owner)
-        if iv not in self.choices:
-            raise self._error(value, owner)
-        return iv
-
-
 def _band_params(n: int, f0: float) -> tuple:
     b = f"band{n}"
     return (
@@ -56,8 +30,8 @@ def _band_params(n: int, f0: float) -> tuple:
               doc=f"band {n} gain in dB (bell, shelves, tilt; ignored by pass filters and notch)"),
         Param(f"{b}_q", 0.1, 20.0, _BUTTERWORTH_Q, scale="log",
               doc=f"band {n} Q (bell bandwidth, shelf slope, pass-filter resonance, notch width)"),
-        IntChoice(f"{b}_slope", kind="choice", choices=eqdsp.SLOPES, default=12, unit="dB/oct",
-                  doc=f"band {n} high/low-pass slope: 12, 24 or 48 dB/oct (Butterworth order 2, 4, 8)"),
+        Param(f"{b}_slope", min(eqdsp.SLOPES), max(eqdsp.SLOPES), 12, kind="int", values=eqdsp.SLOPES, unit="dB/oct",
+              doc=f"band {n} high/low-pass slope: 12, 24 or 48 dB/oct (Butterworth order 2, 4, 8)"),
         choice(f"{b}_channels", TARGETS, "all",
                doc=f"band {n} target: all, left/right (stereo mode) or mid/side (mid_side mode)"),
     )

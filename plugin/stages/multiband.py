@@ -9,8 +9,6 @@ attack/release).
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..dsp import dynamics as dyn
@@ -19,6 +17,7 @@ from ..dsp.crossover import _lr4_gain_sum_kernel, _lr4_split_kernel, lr4_coeffic
 from ..errors import ParameterError
 from ..params import Param, boolean, choice
 from ..processor import CONTROL_INTERVAL, Processor
+from ._scratch import Scratch
 from .compressor import filter_detector, sidechain_hpf_sos
 
 MAX_BANDS = 6
@@ -130,7 +129,7 @@ class MultibandCompressor(Processor):
         self._gs = np.zeros((k, c))
         self._hpf_z = sos_state(c, 1)
         self._hop_acc = np.zeros(k)
-        self._buffers = {}
+        self._scratch = Scratch()
 
     def _reset_state(self):
         for a in (self._z_split, self._z_ap, self._ms, self._gs, self._hpf_z, self._hop_acc):
@@ -232,16 +231,6 @@ class MultibandCompressor(Processor):
         return transform(v) if transform else v
 
     # ----------------------------------------------------------- processing
-    def _scratch(self, name: str, shape: tuple) -> np.ndarray:
-        """A reusable C-contiguous work array (large per-block allocations
-        would otherwise be fresh pages on every block)."""
-        size = math.prod(shape)
-        buf = self._buffers.get(name)
-        if buf is None or buf.size < size:
-            buf = np.empty(max(size, 1))
-            self._buffers[name] = buf
-        return buf[:size].reshape(shape)
-
     def _process_block(self, x, sidechain):
         n = x.shape[1]
         c = x.shape[0]
