@@ -375,6 +375,15 @@ def _cascade_kernel(x, y, sos, state):
 
 
 @njit(cache=True, nogil=True)
+def _control_block_span(position, interval, first, a, n):
+    """The control block holding local sample ``a`` of a call that starts at
+    absolute ``position`` (``first = position // interval``): its index ``k``
+    relative to ``first`` and the local end ``b`` (exclusive, at most ``n``)."""
+    k = (position + a) // interval - first
+    return k, min(n, (first + k + 1) * interval - position)
+
+
+@njit(cache=True, nogil=True)
 def _cascade_blocks_kernel(x, y, sos_blocks, state, position, interval):
     """Like :func:`_cascade_kernel` with ``sos_blocks[k]`` (S, 6) applying to the
     samples whose absolute index ``j`` has ``j // interval == position // interval + k``."""
@@ -386,8 +395,7 @@ def _cascade_blocks_kernel(x, y, sos_blocks, state, position, interval):
     for s in range(sos_blocks.shape[1]):
         a = 0
         while a < N:
-            k = (position + a) // interval - first
-            b = min(N, (first + k + 1) * interval - position)
+            k, b = _control_block_span(position, interval, first, a, N)
             _df1_all(y, a, b, sos_blocks[k, s, 0], sos_blocks[k, s, 1], sos_blocks[k, s, 2],
                      sos_blocks[k, s, 4], sos_blocks[k, s, 5], state, s)
             a = b
@@ -483,8 +491,7 @@ def _routed_blocks_kernel(x, y, w, sos_blocks, slots, routes, state, mode, posit
     for s in range(sos_blocks.shape[1]):
         a = 0
         while a < N:
-            k = (position + a) // interval - first
-            b = min(N, (first + k + 1) * interval - position)
+            k, b = _control_block_span(position, interval, first, a, N)
             _section(w, a, b, sos_blocks[k, s, 0], sos_blocks[k, s, 1], sos_blocks[k, s, 2],
                      sos_blocks[k, s, 4], sos_blocks[k, s, 5], routes[s], state, slots[s])
             a = b

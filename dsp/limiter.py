@@ -573,6 +573,26 @@ def _sliding_min(z, win, out, fwd, bwd):
 
 
 @njit(cache=True, nogil=True)
+def _moving_sum_step(ring, r, v, s, last_nz, total, box):
+    """Push ``v`` (absolute index ``s``) into the running sum of the last
+    ``box`` values kept in ``ring`` at slot ``r``. The sum is reset to
+    exactly 0 once the window holds only zeros (no rounding residue after a
+    peak). Returns ``(total, last_nz, next slot)``."""
+    old = ring[r]
+    ring[r] = v
+    if v != 0.0:
+        last_nz = s
+    if s - last_nz >= box:
+        total = 0.0
+    else:
+        total += v - old
+    r += 1
+    if r == box:
+        r = 0
+    return total, last_nz, r
+
+
+@njit(cache=True, nogil=True)
 def _envelope_kernel(mins, alpha_fast, alpha_slow, auto, box1, box2, ring1, ring2, sums, last_nz, pos0, g):
     """Release (log domain) and two moving averages; state arrays updated in place.
 
@@ -608,35 +628,14 @@ def _envelope_kernel(mins, alpha_fast, alpha_slow, auto, box1, box2, ring1, ring
                     sl = 0.0
                 if sl < e:
                     e = sl
-            # first moving average (exactly 0 once its window is all 0)
-            old = ring1[c, r1]
-            ring1[c, r1] = e
-            if e != 0.0:
-                nz1 = s
-            if s - nz1 >= box1:
-                s1 = 0.0
-            else:
-                s1 += e - old
+            # two moving averages (each exactly 0 once its window is all 0)
+            s1, nz1, r1 = _moving_sum_step(ring1[c], r1, e, s, nz1, s1, box1)
             b = s1 * inv1
             if b > 0.0:
                 b = 0.0
-            # second moving average
-            old = ring2[c, r2]
-            ring2[c, r2] = b
-            if b != 0.0:
-                nz2 = s
-            if s - nz2 >= box2:
-                s2 = 0.0
-            else:
-                s2 += b - old
+            s2, nz2, r2 = _moving_sum_step(ring2[c], r2, b, s, nz2, s2, box2)
             gv = s2 * inv2
             g[c, i] = gv if gv < 0.0 else 0.0
-            r1 += 1
-            if r1 == box1:
-                r1 = 0
-            r2 += 1
-            if r2 == box2:
-                r2 = 0
         sums[c, 0] = s1
         sums[c, 1] = s2
         sums[c, 2] = f
