@@ -652,6 +652,33 @@ def to_json(result: dict, *, include_series: bool = False) -> dict:
     return {k: _json_value(v) for k, v in result.items() if include_series or k not in SERIES_KEYS}
 
 
+def _finite_or_nan(values) -> np.ndarray:
+    """A result's series as float, ``-inf`` (silence) drawn as gaps."""
+    v = np.asarray(values, dtype=float)
+    return np.where(np.isfinite(v), v, np.nan)
+
+
+def plot_loudness(ax, result: dict, color, label: str) -> None:
+    """Momentary, short-term and integrated loudness of an :func:`analyze` result on ``ax``."""
+    t = np.asarray(result.get("loudness_time_s", []))
+    if t.size:
+        ax.plot(t, _finite_or_nan(result.get("momentary_lufs", [])), color=color, lw=0.6, alpha=0.45,
+                label=f"{label}: momentary")
+        ax.plot(t, _finite_or_nan(result.get("short_term_lufs", [])), color=color, lw=1.4,
+                label=f"{label}: short-term")
+    il = result.get("integrated_lufs")
+    if il is not None:
+        ax.axhline(il, color=color, ls="--", lw=1.0, label=f"{label}: integrated {il:.1f} LUFS")
+
+
+def plot_spectrum(ax, result: dict, color, label: str) -> None:
+    """Long-term 1/3-octave spectrum of an :func:`analyze` result on ``ax`` (log frequency)."""
+    f = np.asarray(result.get("spectrum_hz", []))
+    if f.size:
+        ax.semilogx(f, _finite_or_nan(result.get("spectrum_db", [])), color=color, marker="o", ms=3, lw=1.2,
+                    label=label)
+
+
 def plot_analysis(result_or_results, png_path, labels=None, *, title: str | None = None, dpi: int = 110):
     """Draw loudness over time, true peak over time and the spectrum into a PNG.
 
@@ -690,24 +717,14 @@ def plot_analysis(result_or_results, png_path, labels=None, *, title: str | None
     colors = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]
     for i, (r, lab) in enumerate(zip(results, labels)):
         col = colors[i % len(colors)]
-        t = np.asarray(r.get("loudness_time_s", []))
-        m, s = np.asarray(r.get("momentary_lufs", [])), np.asarray(r.get("short_term_lufs", []))
-        if t.size:
-            ax_l.plot(t, np.where(np.isfinite(m), m, np.nan), color=col, lw=0.6, alpha=0.45,
-                      label=f"{lab}: momentary")
-            ax_l.plot(t, np.where(np.isfinite(s), s, np.nan), color=col, lw=1.4, label=f"{lab}: short-term")
-        il = r.get("integrated_lufs")
-        if il is not None:
-            ax_l.axhline(il, color=col, ls="--", lw=1.0, label=f"{lab}: integrated {il:.1f} LUFS")
+        plot_loudness(ax_l, r, col, lab)
         tt, tp = np.asarray(r.get("true_peak_time_s", [])), np.asarray(r.get("true_peak_series_dbtp", []))
         if tt.size:
             ax_t.plot(tt, np.where(np.isfinite(tp), tp, np.nan), color=col, lw=0.8, label=lab)
         tpm = r.get("true_peak_dbtp")
         if tpm is not None:
             ax_t.axhline(tpm, color=col, ls=":", lw=1.0, label=f"{lab}: max {tpm:.2f} dBTP")
-        f, d = np.asarray(r.get("spectrum_hz", [])), np.asarray(r.get("spectrum_db", []))
-        if f.size:
-            ax_s.semilogx(f, np.where(np.isfinite(d), d, np.nan), color=col, marker="o", ms=3, lw=1.2, label=lab)
+        plot_spectrum(ax_s, r, col, lab)
     ax_l.set(title=title or "Loudness (BS.1770-4)", xlabel="time (s)", ylabel="LUFS")
     ax_t.set(title="True peak per tick", xlabel="time (s)", ylabel="dBTP")
     for ax, span, floor in ((ax_l, 20.0, -70.0), (ax_t, 12.0, -60.0)):

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .analysis import Meter, to_json
+from .analysis import Meter, plot_loudness, plot_spectrum, to_json
 from .audio import canonical
 from .dsp import loudness as L
 from .dsp.kweighting import kweighting_sos
@@ -799,19 +799,8 @@ def plot_master(result: MasterResult, png_path, dpi: int = 110, *, atomic: bool 
     for label, r, col in runs:
         if not r:
             continue
-        f, d = np.asarray(r.get("spectrum_hz", [])), np.asarray(r.get("spectrum_db", []), dtype=float)
-        if f.size:
-            ax_s.semilogx(f, np.where(np.isfinite(d), d, np.nan), color=col, marker="o", ms=3, lw=1.2, label=label)
-        t = np.asarray(r.get("loudness_time_s", []))
-        st = np.asarray(r.get("short_term_lufs", []), dtype=float)
-        mo = np.asarray(r.get("momentary_lufs", []), dtype=float)
-        if t.size:
-            ax_l.plot(t, np.where(np.isfinite(mo), mo, np.nan), color=col, lw=0.5, alpha=0.4,
-                      label=f"{label}: momentary")
-            ax_l.plot(t, np.where(np.isfinite(st), st, np.nan), color=col, lw=1.4, label=f"{label}: short-term")
-        il = r.get("integrated_lufs")
-        if il is not None:
-            ax_l.axhline(il, color=col, ls="--", lw=1.0, label=f"{label}: integrated {il:.1f} LUFS")
+        plot_spectrum(ax_s, r, col, label)
+        plot_loudness(ax_l, r, col, label)
     ax_l.axhline(result.target.integrated_lufs, color="k", ls=":", lw=1.0,
                  label=f"target {result.target.integrated_lufs:g} LUFS")
     gr = np.asarray(result.limiter_gr_series_db, dtype=float)
